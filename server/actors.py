@@ -1,0 +1,162 @@
+"""The actor runtime: an id, a bounded mailbox, a handler table, and a bus that delivers by id.
+
+In the aos style an actor is a table of (name, match, handler) over tagged messages: the first handler whose
+match accepts a message gets it. Messages are plain msgpack-able maps with an "Action" tag, so a bus backed by
+NATS can carry them between processes later without the actors changing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+log = logging.getLogger("llama_land.actors")
+
+Message = dict[str, Any]
+Match = Callable[[Message], bool]
+HandlerFn = Callable[[Message], Awaitable[None] | None]
+
+
+def action(name: str) -> Match:
+    """The common match: the message's Action tag equals name."""
+    return lambda msg: msg.get("Action") == name
+
+
+@dataclass(frozen=True)
+class Handler:
+    name: str
+    match: Match
+    fn: HandlerFn
+
+
+class MailboxFull(Exception):
+    pass
+
+
+class Actor:
+    """A process with a bounded mailbox that handles one message at a time, in arrival order."""
+
+    mailbox_size = 4096
+
+    def __init__(self, actor_id: str):
+        self.id = actor_id
+        self.mailbox: asyncio.Queue[Message] = asyncio.Queue(self.mailbox_size)
+        self.handlers: list[Handler] = []
+        self._task: asyncio.Task | None = None
+        self.handled = 0
+
+    def handle(self, name: str, match: Match, fn: HandlerFn) -> None:
+        self.handlers.append(Handler(name, match, fn))
+
+    def deliver(self, msg: Message) -> None:
+        try:
+            self.mailbox.put_nowait(msg)
+        except asyncio.QueueFull:
+            raise MailboxFull(self.id) from None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=self.id)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            msg = await self.mailbox.get()
+            try:
+                await self.dispatch(msg)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # One bad message must not kill the actor: log it and go on with the next.
+                log.exception("%s: handler failed on %s", self.id, msg.get("Action"))
+                self.on_handler_error(msg)
+
+    async def dispatch(self, msg: Message) -> None:
+        self.handled += 1
+        for handler in self.handlers:
+            if handler.match(msg):
+                result = handler.fn(msg)
+                if result is not None:
+                    await result
+                return
+        self.on_unhandled(msg)
+
+    def on_unhandled(self, msg: Message) -> None:
+        log.warning("%s: no handler for %s", self.id, msg.get("Action"))
+
+    def on_handler_error(self, msg: Message) -> None:
+        pass
+
+
+class Edge(ABC):
+    """An addressable endpoint that is not a mailbox actor, such as a player's websocket."""
+
+    id: str
+
+    @abstractmethod
+    def deliver(self, msg: Message) -> None: ...
+
+    @abstractmethod
+    def deliver_raw(self, frame: bytes) -> None: ...
+
+
+class Bus(ABC):
+    """Delivers messages by actor id. The in-process bus is the default; a NATS bus implements the same calls."""
+
+    @abstractmethod
+    def register(self, actor: Actor | Edge) -> None: ...
+
+    @abstractmethod
+    def unregister(self, actor_id: str) -> None: ...
+
+    @abstractmethod
+    def send(self, to: str, msg: Message) -> bool:
+        """Deliver msg to actor `to`. False if there is no such actor. Raises MailboxFull on backpressure."""
+
+    @abstractmethod
+    def send_raw(self, to: str, frame: bytes) -> bool:
+        """Deliver an already encoded wire frame to an edge (a player's connection)."""
+
+    @abstractmethod
+    def lookup(self, actor_id: str) -> Actor | Edge | None: ...
+
+
+class LocalBus(Bus):
+    def __init__(self) -> None:
+        self._actors: dict[str, Actor | Edge] = {}
+
+    def register(self, actor: Actor | Edge) -> None:
+        self._actors[actor.id] = actor
+
+    def unregister(self, actor_id: str) -> None:
+        self._actors.pop(actor_id, None)
+
+    def send(self, to: str, msg: Message) -> bool:
+        actor = self._actors.get(to)
+        if actor is None:
+            return False
+        actor.deliver(msg)
+        return True
+
+    def send_raw(self, to: str, frame: bytes) -> bool:
+        edge = self._actors.get(to)
+        if not isinstance(edge, Edge):
+            return False
+        edge.deliver_raw(frame)
+        return True
+
+    def lookup(self, actor_id: str) -> Actor | Edge | None:
+        return self._actors.get(actor_id)
+
+    def actors(self) -> list[Actor]:
+        return [a for a in self._actors.values() if isinstance(a, Actor)]

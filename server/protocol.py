@@ -1,0 +1,174 @@
+"""The wire protocol: one msgpack map per binary websocket frame.
+
+Sans-I/O: this module turns bytes into validated requests and events into bytes. It never touches a socket,
+so the server, the headless client, the bots and the Arcade client all share it. docs/protocol.md is the
+human-facing description of everything defined here; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+VERSION = 1
+SERVER_NAME = "llama-land/0.1"
+MAX_FRAME = 16 * 1024  # bytes; websockets closes with 1009 above this
+MAX_ID = 64
+
+
+class Code:
+    """Stable error codes. Clients switch on these; never rename one."""
+
+    MALFORMED = "MALFORMED"  # not msgpack
+    NOT_A_MAP = "NOT_A_MAP"  # msgpack, but not a map
+    BAD_REQUEST = "BAD_REQUEST"  # missing field, wrong type, bad value
+    UNKNOWN_ACTION = "UNKNOWN_ACTION"
+    HELLO_REQUIRED = "HELLO_REQUIRED"
+    VERSION_MISMATCH = "VERSION_MISMATCH"
+    NOT_LOGGED_IN = "NOT_LOGGED_IN"
+    ALREADY_LOGGED_IN = "ALREADY_LOGGED_IN"
+    BAD_NAME = "BAD_NAME"
+    WEAK_PASSWORD = "WEAK_PASSWORD"
+    NAME_TAKEN = "NAME_TAKEN"
+    BAD_CREDENTIALS = "BAD_CREDENTIALS"
+    SESSION_EXPIRED = "SESSION_EXPIRED"
+    RATE_LIMITED = "RATE_LIMITED"
+    BUSY = "BUSY"
+    MOVE_OFF_MAP = "MOVE_OFF_MAP"
+    MOVE_BLOCKED = "MOVE_BLOCKED"
+    MOVE_THROUGH_WALL = "MOVE_THROUGH_WALL"
+    MOVE_TOO_FAR = "MOVE_TOO_FAR"
+    MOVE_TOO_FAST = "MOVE_TOO_FAST"
+    CHAT_EMPTY = "CHAT_EMPTY"
+    CHAT_TOO_LONG = "CHAT_TOO_LONG"
+    UNKNOWN_PLAYER = "UNKNOWN_PLAYER"
+    INTERNAL = "INTERNAL"
+
+
+class ProtocolError(Exception):
+    """A request the server refuses. Carries what the Error frame needs."""
+
+    def __init__(self, code: str, message: str, ref: str | None = None, **extra: Any):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+        self.extra = extra
+
+    def frame(self) -> dict[str, Any]:
+        return error(self.code, self.message, self.ref, **self.extra)
+
+
+@dataclass(frozen=True)
+class Field:
+    type: type | tuple[type, ...]
+    required: bool = True
+    max_len: int | None = None
+    choices: tuple[Any, ...] | None = None
+
+
+DIRECTIONS = ("N", "S", "E", "W", "NE", "NW", "SE", "SW")
+
+# Every client action and its fields. "Id" and "Action" are checked for all of them.
+ACTIONS: dict[str, dict[str, Field]] = {
+    "Hello": {"Version": Field(int)},
+    "Register": {"Name": Field(str, max_len=64), "Password": Field(str, max_len=256)},
+    "Login": {"Name": Field(str, max_len=64), "Password": Field(str, max_len=256)},
+    "Resume": {"Token": Field(str, max_len=128)},
+    "Logout": {},
+    "Move": {
+        "Dir": Field(str, required=False, choices=DIRECTIONS),
+        "X": Field(int, required=False),
+        "Y": Field(int, required=False),
+    },
+    "Chat": {"Text": Field(str, max_len=4096), "Scope": Field(str, required=False, choices=("room", "near"))},
+    "Whisper": {"To": Field(str, max_len=64), "Text": Field(str, max_len=4096)},
+    "Who": {},
+    "Ping": {},
+}
+
+# Actions whose success needs no response frame when the request carries no Id (high-rate traffic).
+FIRE_AND_FORGET = frozenset({"Move"})
+
+
+def _type_name(t: type | tuple[type, ...]) -> str:
+    if isinstance(t, tuple):
+        return " or ".join(x.__name__ for x in t)
+    return {str: "string", int: "integer", bool: "boolean", list: "array", dict: "map"}.get(t, t.__name__)
+
+
+def decode(data: bytes | str) -> dict[str, Any]:
+    """Parse one frame into a validated request map, or raise ProtocolError."""
+    if isinstance(data, str):
+        raise ProtocolError(Code.MALFORMED, "text frames are not accepted; send msgpack in a binary frame")
+    try:
+        msg = msgpack.unpackb(data, raw=False, strict_map_key=True)
+    except Exception:
+        raise ProtocolError(Code.MALFORMED, "frame is not valid msgpack") from None
+    if not isinstance(msg, dict):
+        raise ProtocolError(Code.NOT_A_MAP, f"frame must be a msgpack map, got {type(msg).__name__}")
+    ref = msg.get("Id")
+    if ref is not None and (not isinstance(ref, str) or len(ref) > MAX_ID):
+        raise ProtocolError(Code.BAD_REQUEST, f"Id must be a string of at most {MAX_ID} characters")
+    action = msg.get("Action")
+    if not isinstance(action, str):
+        raise ProtocolError(Code.BAD_REQUEST, "Action must be a string", ref)
+    spec = ACTIONS.get(action)
+    if spec is None:
+        raise ProtocolError(Code.UNKNOWN_ACTION, f"unknown action {action[:40]!r}", ref)
+    if ref is None and action not in FIRE_AND_FORGET:
+        raise ProtocolError(Code.BAD_REQUEST, f"{action} needs an Id", ref)
+    for name, field in spec.items():
+        value = msg.get(name)
+        if value is None:
+            if field.required:
+                raise ProtocolError(Code.BAD_REQUEST, f"{action} needs field {name} ({_type_name(field.type)})", ref)
+            continue
+        # bool is an int in Python; a client sending true for a coordinate has a bug worth reporting.
+        if not isinstance(value, field.type) or (isinstance(value, bool) and field.type is not bool):
+            raise ProtocolError(
+                Code.BAD_REQUEST, f"{action}.{name} must be {_type_name(field.type)}, got {type(value).__name__}", ref
+            )
+        if field.max_len is not None and len(value) > field.max_len:
+            raise ProtocolError(Code.BAD_REQUEST, f"{action}.{name} is longer than {field.max_len}", ref)
+        if field.choices is not None and value not in field.choices:
+            raise ProtocolError(Code.BAD_REQUEST, f"{action}.{name} must be one of {', '.join(field.choices)}", ref)
+    return msg
+
+
+def encode(msg: dict[str, Any]) -> bytes:
+    return msgpack.packb(msg, use_bin_type=True)
+
+
+def unpack(data: bytes) -> Any:
+    """Decode a server frame on the client side (no request validation)."""
+    return msgpack.unpackb(data, raw=False)
+
+
+def response(request: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {"Action": f"{request['Action']}-Response", "Ref": request.get("Id"), **fields}
+
+
+def error(code: str, message: str, ref: str | None = None, **extra: Any) -> dict[str, Any]:
+    frame = {"Action": "Error", "Code": code, "Message": message, **extra}
+    if ref is not None:
+        frame["Ref"] = ref
+    return frame
+
+
+# --- building frames from pre-encoded parts (used by the tick, which sends one frame per interest cell) ---
+
+
+def array_header(n: int) -> bytes:
+    if n < 16:
+        return bytes((0x90 | n,))
+    if n < 0x10000:
+        return b"\xdc" + n.to_bytes(2, "big")
+    return b"\xdd" + n.to_bytes(4, "big")
+
+
+def map_header(n: int) -> bytes:
+    assert n < 16
+    return bytes((0x80 | n,))

@@ -1,0 +1,218 @@
+"""Loading a world folder: world.toml plus one Tiled map per room (parsed with pytiled-parser).
+
+Conventions (docs/worlds.md has the designer's version): a tile layer named `collision` blocks every tile it
+paints, and so does any tile whose tileset gives it `collides = true`; object layer `spawns` holds named points,
+`portals` holds rectangles with `target_room` and `target_spawn`, `npcs` holds NPC placements.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytiled_parser
+from pytiled_parser import ObjectLayer, TileLayer
+
+GID_MASK = 0x1FFFFFFF  # Tiled keeps flip flags in the top three bits of a gid
+
+
+class WorldError(Exception):
+    """A world that cannot be served; the message names the file and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Per-world gameplay settings, from world.toml's [rules] table."""
+
+    tick_hz: float = 10.0
+    speed: float = 10.0  # tiles per second a player may walk
+    burst: int = 3  # steps a player may take at once after standing still (absorbs network jitter)
+    near_radius: int = 8  # tiles: reach of "near" chat
+    chat_max: int = 280  # characters
+    chat_history: int = 20  # room lines sent on join
+    view_radius: int = 12  # tiles a player sees around itself
+    cell: int = 8  # interest-grid cell size in tiles
+    checkpoint_s: float = 5.0  # how often moved players' positions are saved
+
+
+@dataclass(frozen=True)
+class Portal:
+    name: str
+    x0: int
+    y0: int
+    x1: int  # exclusive
+    y1: int
+    target_room: str
+    target_spawn: str
+
+
+@dataclass
+class RoomMap:
+    name: str
+    path: Path
+    sha256: str
+    width: int
+    height: int
+    tile_size: int
+    blocked: np.ndarray  # bool, shape (height, width), indexed [y, x]
+    spawns: dict[str, tuple[int, int]]
+    portals: list[Portal]
+    npcs: list[dict[str, Any]] = field(default_factory=list)
+    portal_at: dict[tuple[int, int], Portal] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for portal in self.portals:
+            for y in range(portal.y0, portal.y1):
+                for x in range(portal.x0, portal.x1):
+                    self.portal_at[(x, y)] = portal
+
+    def walkable(self, x: int, y: int) -> bool:
+        return 0 <= x < self.width and 0 <= y < self.height and not self.blocked[y, x]
+
+
+@dataclass
+class World:
+    name: str
+    root: Path
+    start_room: str
+    start_spawn: str
+    rules: Rules
+    rooms: dict[str, RoomMap]
+
+
+def _tile_rect(obj: Any, tw: int, th: int) -> tuple[int, int, int, int]:
+    x, y = float(obj.coordinates.x), float(obj.coordinates.y)
+    w, h = float(obj.size.width), float(obj.size.height)
+    if w == 0 and h == 0:  # a point
+        tx, ty = int(x // tw), int(y // th)
+        return tx, ty, tx + 1, ty + 1
+    return int(x // tw), int(y // th), max(int(x // tw) + 1, int(-(-(x + w) // tw))), max(
+        int(y // th) + 1, int(-(-(y + h) // th))
+    )
+
+
+def _collides_gids(tmap: Any) -> set[int]:
+    gids = set()
+    for firstgid, tileset in tmap.tilesets.items():
+        for tile_id, tile in (tileset.tiles or {}).items():
+            if (tile.properties or {}).get("collides") is True:
+                gids.add(firstgid + tile_id)
+    return gids
+
+
+def _tile_layers(layers: list[Any]) -> list[TileLayer]:
+    out = []
+    for layer in layers:
+        if isinstance(layer, TileLayer):
+            out.append(layer)
+        elif getattr(layer, "layers", None):
+            out.extend(_tile_layers(layer.layers))
+    return out
+
+
+def load_room(name: str, path: Path) -> RoomMap:
+    if not path.is_file():
+        raise WorldError(f"{path}: map file not found (room {name!r})")
+    try:
+        tmap = pytiled_parser.parse_map(path)
+    except Exception as exc:
+        raise WorldError(f"{path}: not a readable Tiled map: {exc}") from None
+    if tmap.infinite:
+        raise WorldError(f"{path}: infinite maps are not supported; set a fixed map size in Tiled")
+    width, height = tmap.map_size.width, tmap.map_size.height
+    tw, th = tmap.tile_size.width, tmap.tile_size.height
+    blocked = np.zeros((height, width), dtype=bool)
+    collides = _collides_gids(tmap)
+    for layer in _tile_layers(tmap.layers):
+        if not layer.data:
+            continue
+        gids = np.asarray(layer.data, dtype=np.int64) & GID_MASK
+        if layer.name.lower() == "collision":
+            blocked |= gids != 0
+        elif collides:
+            blocked |= np.isin(gids, list(collides))
+    spawns: dict[str, tuple[int, int]] = {}
+    portals: list[Portal] = []
+    npcs: list[dict[str, Any]] = []
+    for layer in tmap.layers:
+        if not isinstance(layer, ObjectLayer):
+            continue
+        kind = layer.name.lower()
+        for obj in layer.tiled_objects:
+            x0, y0, x1, y1 = _tile_rect(obj, tw, th)
+            props = dict(obj.properties or {})
+            where = f"{path}: object {obj.name or obj.id!r} in layer {layer.name!r}"
+            if kind == "spawns":
+                spawns[obj.name or "default"] = ((x0 + x1 - 1) // 2, (y0 + y1 - 1) // 2)
+            elif kind == "portals":
+                if "target_room" not in props:
+                    raise WorldError(f"{where}: portal needs a target_room property")
+                portals.append(
+                    Portal(obj.name, x0, y0, x1, y1, str(props["target_room"]), str(props.get("target_spawn", "default")))
+                )
+            elif kind == "npcs":
+                npcs.append({"name": obj.name, "x": x0, "y": y0, **props})
+    if not spawns:
+        raise WorldError(f"{path}: no spawn point (add a point to an object layer named 'spawns')")
+    return RoomMap(
+        name=name, path=path, sha256=hashlib.sha256(path.read_bytes()).hexdigest(), width=width, height=height,
+        tile_size=tw, blocked=blocked, spawns=spawns, portals=portals, npcs=npcs,
+    )
+
+
+def _rules(table: dict[str, Any], where: Path) -> Rules:
+    known = {f.name: f for f in fields(Rules)}
+    values = {}
+    for key, value in table.items():
+        if key not in known:
+            raise WorldError(f"{where}: unknown setting [rules].{key} (known: {', '.join(known)})")
+        want = type(getattr(Rules, key))
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, want) or isinstance(value, bool) or value <= 0:
+            raise WorldError(f"{where}: [rules].{key} must be a positive {want.__name__}, got {value!r}")
+        values[key] = value
+    return Rules(**values)
+
+
+def load_world(root: str | Path) -> World:
+    root = Path(root)
+    toml_path = root / "world.toml"
+    if not toml_path.is_file():
+        raise WorldError(f"{root}: not a world folder (no world.toml)")
+    try:
+        doc = tomllib.loads(toml_path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise WorldError(f"{toml_path}: {exc}") from None
+    meta = doc.get("world", {})
+    rooms_table = doc.get("rooms", {})
+    if not rooms_table:
+        raise WorldError(f"{toml_path}: no rooms (add a [rooms] table: name = \"maps/file.tmj\")")
+    rooms = {name: load_room(name, root / str(rel)) for name, rel in rooms_table.items()}
+    start = meta.get("start_room", next(iter(rooms)))
+    if start not in rooms:
+        raise WorldError(f"{toml_path}: start_room {start!r} is not one of the rooms ({', '.join(rooms)})")
+    start_spawn = meta.get("start_spawn", "default")
+    if start_spawn not in rooms[start].spawns:
+        raise WorldError(f"{toml_path}: start_spawn {start_spawn!r} is not a spawn of room {start!r}")
+    for room in rooms.values():
+        for portal in room.portals:
+            target = rooms.get(portal.target_room)
+            if target is None:
+                raise WorldError(f"{room.path}: portal {portal.name!r} leads to unknown room {portal.target_room!r}")
+            if portal.target_spawn not in target.spawns:
+                raise WorldError(
+                    f"{room.path}: portal {portal.name!r} leads to unknown spawn {portal.target_spawn!r} "
+                    f"of room {portal.target_room!r}"
+                )
+        for spawn_name, (x, y) in room.spawns.items():
+            if not room.walkable(x, y):
+                raise WorldError(f"{room.path}: spawn {spawn_name!r} at ({x}, {y}) is on a blocked tile")
+    return World(
+        name=str(meta.get("name", root.name)), root=root, start_room=start, start_spawn=start_spawn,
+        rules=_rules(doc.get("rules", {}), toml_path), rooms=rooms,
+    )
