@@ -8,6 +8,7 @@ NATS can carry them between processes later without the actors changing.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ class Actor:
         self.handlers: list[Handler] = []
         self._task: asyncio.Task | None = None
         self.handled = 0
+        self.busy = False
 
     def handle(self, name: str, match: Match, fn: HandlerFn) -> None:
         self.handlers.append(Handler(name, match, fn))
@@ -60,7 +62,12 @@ class Actor:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=self.id)
 
-    async def stop(self) -> None:
+    async def stop(self, drain_s: float = 2.0) -> None:
+        """Finish what is queued (up to drain_s), then stop: a half-handled message would lose its effects."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + drain_s
+        while (self.busy or not self.mailbox.empty()) and loop.time() < deadline:
+            await asyncio.sleep(0.005)
         if self._task is not None:
             self._task.cancel()
             try:
@@ -72,6 +79,7 @@ class Actor:
     async def _run(self) -> None:
         while True:
             msg = await self.mailbox.get()
+            self.busy = True
             try:
                 await self.dispatch(msg)
             except asyncio.CancelledError:
@@ -80,6 +88,8 @@ class Actor:
                 # One bad message must not kill the actor: log it and go on with the next.
                 log.exception("%s: handler failed on %s", self.id, msg.get("Action"))
                 self.on_handler_error(msg)
+            finally:
+                self.busy = False
 
     async def dispatch(self, msg: Message) -> None:
         self.handled += 1
@@ -129,6 +139,33 @@ class Bus(ABC):
 
     @abstractmethod
     def lookup(self, actor_id: str) -> Actor | Edge | None: ...
+
+    async def call(self, to: str, msg: Message, timeout: float = 10.0) -> Message:
+        """Ask: send msg with a ReplyTo address and wait for the one reply sent there."""
+        reply = _ReplyEdge(f"reply:{next(_reply_ids)}")
+        self.register(reply)
+        try:
+            if not self.send(to, {**msg, "ReplyTo": reply.id}):
+                raise LookupError(f"no actor {to!r}")
+            return await asyncio.wait_for(reply.future, timeout)
+        finally:
+            self.unregister(reply.id)
+
+
+_reply_ids = itertools.count(1)
+
+
+class _ReplyEdge(Edge):
+    def __init__(self, reply_id: str):
+        self.id = reply_id
+        self.future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+
+    def deliver(self, msg: Message) -> None:
+        if not self.future.done():
+            self.future.set_result(msg)
+
+    def deliver_raw(self, frame: bytes) -> None:  # replies are maps, never raw frames
+        raise TypeError("a reply address takes messages, not frames")
 
 
 class LocalBus(Bus):

@@ -105,7 +105,8 @@ def make_db_engine(url: str) -> Engine:
         with engine.connect():
             pass
     except Exception as exc:  # the driver's own error text is the useful part
-        raise BadDatabaseURL(f"cannot open {parsed.render_as_string(hide_password=True)}: {exc}") from None
+        reason = getattr(exc, "orig", None) or exc
+        raise BadDatabaseURL(f"cannot open {parsed.render_as_string(hide_password=True)}: {reason}") from None
     return engine
 
 

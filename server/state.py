@@ -54,7 +54,8 @@ class AccountsState(ActorState):
         self.accounts: dict[str, dict[str, Any]] = {}
 
     def on_Register(self, msg: dict[str, Any]) -> None:
-        self.accounts[msg["Player"]] = {"Hash": msg["Hash"], "Created": msg["T"]}
+        # Keyed by the lower-cased name so "Alice" and "alice" can never both exist.
+        self.accounts[msg["Player"]] = {"Name": msg["Name"], "Hash": msg["Hash"], "Created": msg["T"]}
 
 
 class RoomState(ActorState):

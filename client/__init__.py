@@ -1,0 +1,1 @@
+"""Llama Land clients: a headless network client, the bots built on it, and (later) the Arcade app."""

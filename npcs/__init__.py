@@ -1,0 +1,1 @@
+"""NPC actors and the inference herd (see the inference and economy issues)."""

@@ -1,0 +1,173 @@
+"""The server: wires the database, the log, the bus and the actors to a websocket listener.
+
+HTTP on the same port: /healthz (liveness), /metrics (Prometheus text), /state (per-actor log heads and state
+digests, the live side of `llama-land replay`). Everything else is the websocket protocol of docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import json
+import logging
+from typing import Any, Coroutine
+
+from websockets.asyncio.server import Server as WSServer
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from . import protocol
+from .accounts import AccountsActor, hash_password
+from .actors import Actor, LocalBus, MailboxFull
+from .db import Database, PositionCheckpoint
+from .log import MessageLog
+from .metrics import Metrics
+from .room import RoomActor
+from .session import Connection, Lobby, SessionConfig, now_ms
+from .world import World
+
+log = logging.getLogger("llama_land.server")
+
+
+class Server:
+    def __init__(self, world: World, db_url: str, host: str = "127.0.0.1", port: int = 8765,
+                 session_config: SessionConfig | None = None):
+        self.world = world
+        self.db_url = db_url
+        self.host, self.requested_port = host, port
+        self.session_config = session_config or SessionConfig()
+        self.metrics = Metrics()
+        self.bus = LocalBus()
+        self.lobby = Lobby(self)
+        self.connections: set[Connection] = set()
+        self.rooms: dict[str, RoomActor] = {}
+        self.actors: list[Actor] = []
+        self._tasks: set[asyncio.Task] = set()
+        self._ws: WSServer | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._ws is not None
+        return self._ws.sockets[0].getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}/"
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def start(self) -> None:
+        self.db = Database(self.db_url)
+        self.db.start()
+        self.log = MessageLog(self.db)
+        accounts = AccountsActor(self.bus, self.log)
+        self.rooms = {name: RoomActor(self.world, room, self.bus, self.log, self.db, self.metrics)
+                      for name, room in self.world.rooms.items()}
+        self.actors = [accounts, *self.rooms.values()]
+        for actor in self.actors:
+            self.bus.register(actor)
+            actor.start()
+        t = now_ms()
+        for room in self.rooms.values():
+            await room.open(t)
+        # Login with an unknown name costs the same scrypt work as a wrong password.
+        self.dummy_hash = await asyncio.to_thread(hash_password, "no such account", self.session_config.scrypt_n)
+        self._ws = await serve(
+            self._on_connection, self.host, self.requested_port, max_size=protocol.MAX_FRAME,
+            process_request=self._http, ping_interval=20, ping_timeout=20, compression=None,
+        )
+        for room in self.rooms.values():
+            self.spawn(self._ticker(room))
+        self.spawn(self._housekeeping())
+        log.info("serving %s on %s (db %s)", self.world.name, self.url, self.db.engine.url.render_as_string(True))
+
+    async def stop(self) -> None:
+        if self._ws is not None:
+            self._ws.close()
+            await self._ws.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        t = now_ms()
+        for actor in self.actors:
+            await actor.stop()
+        for room in self.rooms.values():
+            room.checkpoint_all(t)
+            self.log.snapshot(room.id, room.state)
+        accounts = self.bus.lookup("accounts")
+        if isinstance(accounts, AccountsActor):
+            self.log.snapshot("accounts", accounts.state)
+        self.db.stop()
+
+    async def _on_connection(self, ws: ServerConnection) -> None:
+        conn = Connection(ws, self)
+        self.connections.add(conn)
+        self.metrics.connections_total += 1
+        try:
+            await conn.serve()
+        finally:
+            self.connections.discard(conn)
+
+    async def _ticker(self, room: RoomActor) -> None:
+        loop = asyncio.get_running_loop()
+        period = 1.0 / room.rules.tick_hz
+        deadline = loop.time()
+        while True:
+            deadline += period
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            if loop.time() - deadline > period:  # fell behind: skip ticks rather than send a burst
+                deadline = loop.time()
+            try:
+                room.deliver({"Action": "Tick", "T": now_ms()})
+            except MailboxFull:
+                self.metrics.ticks_skipped += 1
+
+    async def _housekeeping(self) -> None:
+        every = self.world.rules.checkpoint_s
+        waited = 0.0
+        while True:
+            await asyncio.sleep(1.0)
+            self.metrics.sample()
+            waited += 1.0
+            if waited >= every:
+                waited = 0.0
+                for room in self.rooms.values():
+                    try:
+                        room.deliver({"Action": "Checkpoint", "T": now_ms()})
+                    except MailboxFull:
+                        pass  # soft state: the next checkpoint will catch up
+
+    def state_hashes(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for actor in self.actors:
+            head = self.log.heads.get(actor.id)
+            state = getattr(actor, "state", None)
+            if head is not None and head.slot > 0 and state is not None:
+                out[actor.id] = {"slot": head.slot, "digest": state.digest()}
+        return out
+
+    def load_checkpoint(self, name: str) -> PositionCheckpoint | None:
+        with self.db.session() as session:
+            return session.get(PositionCheckpoint, name)
+
+    def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = request.path.split("?", 1)[0]
+        if path == "/healthz":
+            return connection.respond(http.HTTPStatus.OK, "ok\n")
+        if path == "/metrics":
+            return _text(self.metrics.render(self), "text/plain; version=0.0.4; charset=utf-8")
+        if path == "/state":
+            return _text(json.dumps(self.state_hashes(), indent=1, sort_keys=True) + "\n", "application/json")
+        if "upgrade" not in request.headers.get("Connection", "").lower():
+            return connection.respond(http.HTTPStatus.NOT_FOUND, "not found: try /healthz, /metrics, /state, or a websocket\n")
+        return None
+
+
+def _text(body: str, content_type: str) -> Response:
+    data = body.encode()
+    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(data))), ("Connection", "close")])
+    return Response(http.HTTPStatus.OK.value, http.HTTPStatus.OK.phrase, headers, data)

@@ -1,0 +1,153 @@
+"""The `llama-land` command: serve, replay, bot."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import json
+import logging
+import os
+import signal
+import sys
+import urllib.request
+from pathlib import Path
+
+from .db import DEFAULT_URL, BadDatabaseURL, Database
+from .log import LogCorrupt, replay_all
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_WORLD = Path(os.environ.get("LLAMA_LAND_WORLD", REPO / "worlds" / "llama-land"))
+
+
+def fail(message: str) -> "None":
+    print(f"llama-land: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from .app import Server
+    from .session import SessionConfig
+    from .world import WorldError, load_world
+
+    try:
+        world = load_world(args.world)
+    except WorldError as exc:
+        fail(f"bad world: {exc}")
+    config = SessionConfig(grace_s=args.grace, scrypt_n=args.scrypt_n)
+
+    async def run() -> None:
+        try:
+            server = Server(world, args.db, args.host, args.port, config)
+            await server.start()
+        except BadDatabaseURL as exc:
+            fail(f"bad --db URL: {exc}")
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                fail(f"cannot listen on {args.host}:{args.port}: the port is already in use")
+            fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+        print(f"llama-land: serving {world.name!r} ({len(world.rooms)} rooms) on {server.url} — "
+              f"health http://{args.host}:{server.port}/healthz, metrics /metrics", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        print("llama-land: shutting down", flush=True)
+        await server.stop()
+
+    asyncio.run(run())
+
+
+def cmd_replay(args: argparse.Namespace) -> None:
+    try:
+        db = Database(args.db)
+    except BadDatabaseURL as exc:
+        fail(f"bad --db URL: {exc}")
+    try:
+        results = replay_all(db)
+    except LogCorrupt as exc:
+        fail(f"log is corrupt: {exc}")
+    live = None
+    if args.compare:
+        url = args.compare.rstrip("/") + "/state"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                live = json.load(resp)
+        except OSError as exc:
+            fail(f"cannot read live state from {url}: {exc}")
+    if args.json:
+        print(json.dumps({r.actor: {"slot": r.slot, "digest": r.digest} for r in results}, indent=1, sort_keys=True))
+    else:
+        for r in results:
+            snap = {None: "", True: "  snapshot ok", False: "  SNAPSHOT MISMATCH"}[r.snapshot_ok]
+            print(f"{r.actor:<24} slot {r.slot:>7}  {r.digest}{snap}")
+    bad = [r.actor for r in results if r.snapshot_ok is False]
+    if live is not None:
+        for r in results:
+            theirs = live.get(r.actor)
+            if theirs is None or theirs != {"slot": r.slot, "digest": r.digest}:
+                bad.append(r.actor)
+                print(f"MISMATCH {r.actor}: replay slot {r.slot} {r.digest[:16]}, live {theirs}")
+        if not bad:
+            print(f"live state matches replay for all {len(results)} actors")
+    if bad:
+        raise SystemExit(1)
+
+
+def cmd_bot(args: argparse.Namespace) -> None:
+    from client.bots import run_bots
+
+    try:
+        stats = asyncio.run(run_bots(args.url, args.count, args.duration, args.rate, args.chat_every, args.prefix,
+                                     args.password))
+    except OSError as exc:
+        fail(f"cannot reach {args.url}: {exc}")
+    print(stats.summary())
+    if stats.connected == 0:
+        raise SystemExit(1)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llama-land", description="Llama Land: an MMO world server with AI NPCs.")
+    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve a world over websockets", description="Serve a world.")
+    serve.add_argument("--world", type=Path, default=DEFAULT_WORLD, help=f"world folder (default: {DEFAULT_WORLD})")
+    serve.add_argument("--db", default=DEFAULT_URL, help=f"SQLAlchemy database URL (default: {DEFAULT_URL})")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8765, help="port to listen on (default: 8765)")
+    serve.add_argument("--grace", type=float, default=30.0, help="seconds a dropped player's avatar waits (default: 30)")
+    serve.add_argument("--scrypt-n", type=int, default=2**14, help="scrypt cost for new passwords (default: 16384)")
+    serve.set_defaults(fn=cmd_serve)
+
+    replay = sub.add_parser("replay", help="rebuild actor state from the message log and print state hashes",
+                            description="Verify the hash chain, rebuild every actor from its first log entry, "
+                                        "and print its slot and state digest.")
+    replay.add_argument("--db", default=DEFAULT_URL, help=f"SQLAlchemy database URL (default: {DEFAULT_URL})")
+    replay.add_argument("--compare", metavar="HTTP_URL", help="also compare with a live server, e.g. http://127.0.0.1:8765")
+    replay.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    replay.set_defaults(fn=cmd_replay)
+
+    bot = sub.add_parser("bot", help="log in bots that walk and chat, then print a summary",
+                         description="Log N bots in; they walk and chat for --duration seconds.")
+    bot.add_argument("--count", type=int, default=10, help="number of bots (default: 10)")
+    bot.add_argument("--url", default="ws://127.0.0.1:8765/", help="server websocket URL")
+    bot.add_argument("--duration", type=float, default=10.0, help="seconds to walk (default: 10)")
+    bot.add_argument("--rate", type=float, default=5.0, help="steps per second per bot (default: 5)")
+    bot.add_argument("--chat-every", type=float, default=5.0, help="seconds between a bot's chat lines (0: never)")
+    bot.add_argument("--prefix", default="bot", help="bot names are PREFIX0, PREFIX1, ... (default: bot)")
+    bot.add_argument("--password", default="bot-password", help="password the bots register and log in with")
+    bot.set_defaults(fn=cmd_bot)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args.fn(args)
+
+
+if __name__ == "__main__":
+    main()

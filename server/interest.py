@@ -1,0 +1,166 @@
+"""Grid interest management: who sees whose moves, and the tick frames that tell them.
+
+The room is cut into square cells; a player sees the cells within `radius` cells of its own. Each tick, every
+change is packed once into its cell's lists (M: moved [eid, x, y], A: appeared [eid, name, x, y], G: gone eid),
+and one Tick frame is assembled per occupied cell from the lists of the cells it sees. Every player in a cell
+gets the same bytes, so the cost of a tick grows with cells and changes, not with players × players.
+
+A client keeps an entity while its last known tile is inside its view rectangle and drops it otherwise; a
+`View` frame, sent when a player enters a new cell, lists everything in the cells that just came into view.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import msgpack
+
+from .protocol import array_header, map_header
+
+_pack = msgpack.Packer(use_bin_type=True).pack
+_TICK_KEYS = [_pack(k) for k in ("Action", "N", "T", "M", "A", "G")]
+_TICK_ACTION = _pack("Tick")
+
+
+@dataclass
+class Entity:
+    eid: int
+    name: str
+    x: int
+    y: int
+    cell: int
+
+
+class CellLists:
+    __slots__ = ("m", "a", "g", "nm", "na", "ng")
+
+    def __init__(self) -> None:
+        self.m, self.a, self.g = bytearray(), bytearray(), bytearray()
+        self.nm = self.na = self.ng = 0
+
+
+@dataclass
+class TickOutput:
+    frames: dict[int, bytes]  # cell -> frame for every player in that cell
+    views: dict[int, bytes]  # eid -> View frame for players who entered a new cell
+
+
+class InterestGrid:
+    def __init__(self, width: int, height: int, cell: int, view_radius: int):
+        self.cell = cell
+        self.cols = max(1, math.ceil(width / cell))
+        self.rows = max(1, math.ceil(height / cell))
+        self.radius = max(1, math.ceil(view_radius / cell))
+        self.entities: dict[int, Entity] = {}
+        self.occupants: list[set[int]] = [set() for _ in range(self.cols * self.rows)]
+        self._visible = [self._cells_around(c) for c in range(self.cols * self.rows)]
+        self._changed: dict[int, CellLists] = {}
+        self._entered: dict[int, int | None] = {}  # eid -> previous cell (None: just joined)
+
+    def _cells_around(self, c: int) -> tuple[int, ...]:
+        cx, cy = c % self.cols, c // self.cols
+        r = self.radius
+        return tuple(
+            y * self.cols + x
+            for y in range(max(0, cy - r), min(self.rows, cy + r + 1))
+            for x in range(max(0, cx - r), min(self.cols, cx + r + 1))
+        )
+
+    def cell_of(self, x: int, y: int) -> int:
+        return (y // self.cell) * self.cols + (x // self.cell)
+
+    def visible(self, cell: int) -> tuple[int, ...]:
+        return self._visible[cell]
+
+    def view_rect(self, cell: int) -> list[int]:
+        """[x0, y0, x1, y1) in tiles: what a player in `cell` sees."""
+        cx, cy, r, s = cell % self.cols, cell // self.cols, self.radius, self.cell
+        return [max(0, cx - r) * s, max(0, cy - r) * s, min(self.cols, cx + r + 1) * s, min(self.rows, cy + r + 1) * s]
+
+    def _lists(self, cell: int) -> CellLists:
+        lists = self._changed.get(cell)
+        if lists is None:
+            lists = self._changed[cell] = CellLists()
+        return lists
+
+    def add(self, eid: int, name: str, x: int, y: int) -> None:
+        cell = self.cell_of(x, y)
+        self.entities[eid] = Entity(eid, name, x, y, cell)
+        self.occupants[cell].add(eid)
+        lists = self._lists(cell)
+        lists.a += _pack([eid, name, x, y])
+        lists.na += 1
+        self._entered[eid] = None
+
+    def move(self, eid: int, x: int, y: int) -> None:
+        ent = self.entities[eid]
+        old = ent.cell
+        new = self.cell_of(x, y)
+        ent.x, ent.y = x, y
+        moved = self._lists(old)
+        moved.m += _pack([eid, x, y])
+        moved.nm += 1
+        if new != old:
+            self.occupants[old].discard(eid)
+            self.occupants[new].add(eid)
+            ent.cell = new
+            arrived = self._lists(new)
+            arrived.a += _pack([eid, ent.name, x, y])
+            arrived.na += 1
+            self._entered.setdefault(eid, old)
+
+    def remove(self, eid: int) -> None:
+        ent = self.entities.pop(eid, None)
+        if ent is None:
+            return
+        self.occupants[ent.cell].discard(eid)
+        lists = self._lists(ent.cell)
+        lists.g += _pack(eid)
+        lists.ng += 1
+        self._entered.pop(eid, None)
+
+    def refresh(self, eid: int) -> None:
+        """Send this entity's player a full View with the next tick (a new connection for the same avatar)."""
+        if eid in self.entities:
+            self._entered[eid] = None
+
+    def watchers(self, x: int, y: int) -> set[int]:
+        """Entities that can see tile (x, y)."""
+        out: set[int] = set()
+        for c in self._visible[self.cell_of(x, y)]:
+            out |= self.occupants[c]
+        return out
+
+    def flush(self, tick: int, t_ms: int) -> TickOutput:
+        changed, self._changed = self._changed, {}
+        entered, self._entered = self._entered, {}
+        frames: dict[int, bytes] = {}
+        if changed:
+            observers: set[int] = set()
+            for c in changed:
+                observers.update(v for v in self._visible[c] if self.occupants[v])
+            head = map_header(6) + _TICK_KEYS[0] + _TICK_ACTION + _TICK_KEYS[1] + _pack(tick) + _TICK_KEYS[2] + _pack(t_ms)
+            for c in observers:
+                parts = [changed[v] for v in self._visible[c] if v in changed]
+                frames[c] = b"".join(
+                    [
+                        head,
+                        _TICK_KEYS[3], array_header(sum(p.nm for p in parts)), *(p.m for p in parts),
+                        _TICK_KEYS[4], array_header(sum(p.na for p in parts)), *(p.a for p in parts),
+                        _TICK_KEYS[5], array_header(sum(p.ng for p in parts)), *(p.g for p in parts),
+                    ]
+                )
+        views = {eid: self._view_frame(eid, prev) for eid, prev in entered.items() if eid in self.entities}
+        return TickOutput(frames, views)
+
+    def _view_frame(self, eid: int, prev_cell: int | None) -> bytes:
+        cell = self.entities[eid].cell
+        before = set(self._visible[prev_cell]) if prev_cell is not None else set()
+        appeared = [
+            [e.eid, e.name, e.x, e.y]
+            for c in self._visible[cell]
+            if c not in before
+            for e in (self.entities[i] for i in self.occupants[c])
+        ]
+        return _pack({"Action": "View", "Rect": self.view_rect(cell), "A": appeared})

@@ -1,0 +1,112 @@
+"""Counters and gauges, rendered in the Prometheus text format at /metrics."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .app import Server
+
+TICK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
+
+
+class Histogram:
+    def __init__(self, buckets: tuple[float, ...]):
+        self.buckets = buckets
+        self.counts = [0] * (len(buckets) + 1)
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.sum += value
+        self.count += 1
+        for i, bound in enumerate(self.buckets):
+            if value <= bound:
+                self.counts[i] += 1
+                return
+        self.counts[-1] += 1
+
+    def lines(self, name: str, labels: str) -> list[str]:
+        out, running = [], 0
+        for bound, n in zip((*self.buckets, float("inf")), self.counts):
+            running += n
+            le = "+Inf" if bound == float("inf") else f"{bound:g}"
+            out.append(f'{name}_bucket{{{labels},le="{le}"}} {running}')
+        out.append(f"{name}_sum{{{labels}}} {self.sum:.6f}")
+        out.append(f"{name}_count{{{labels}}} {self.count}")
+        return out
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.messages_in = 0
+        self.frames_out = 0
+        self.slow_clients = 0
+        self.ticks_skipped = 0
+        self.connections_total = 0
+        self.errors: Counter[str] = Counter()
+        self.ticks: dict[str, Histogram] = {}
+        self.tick_frames: Counter[str] = Counter()
+        self._samples: deque[tuple[float, int]] = deque(maxlen=11)
+
+    def count_in(self) -> None:
+        self.messages_in += 1
+
+    def observe_tick(self, room: str, seconds: float, frames: int) -> None:
+        hist = self.ticks.get(room)
+        if hist is None:
+            hist = self.ticks[room] = Histogram(TICK_BUCKETS)
+        hist.observe(seconds)
+        self.tick_frames[room] += frames
+
+    def sample(self) -> None:
+        """Called once a second; messages/s is the rate over the last ten seconds."""
+        self._samples.append((time.monotonic(), self.messages_in))
+
+    def messages_per_second(self) -> float:
+        if len(self._samples) < 2:
+            return 0.0
+        (t0, n0), (t1, n1) = self._samples[0], self._samples[-1]
+        return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+
+    def render(self, server: "Server") -> str:
+        rooms = server.rooms
+        lines = [
+            "# HELP llama_land_connections Open websocket connections.",
+            "# TYPE llama_land_connections gauge",
+            f"llama_land_connections {len(server.connections)}",
+            "# TYPE llama_land_connections_total counter",
+            f"llama_land_connections_total {self.connections_total}",
+            "# HELP llama_land_players Players in the world (including those within their reconnect grace).",
+            "# TYPE llama_land_players gauge",
+            f"llama_land_players {sum(len(r.avatars) for r in rooms.values())}",
+            "# TYPE llama_land_rooms gauge",
+            f"llama_land_rooms {len(rooms)}",
+            "# TYPE llama_land_messages_received_total counter",
+            f"llama_land_messages_received_total {self.messages_in}",
+            "# HELP llama_land_messages_per_second Requests received per second, over the last ten seconds.",
+            "# TYPE llama_land_messages_per_second gauge",
+            f"llama_land_messages_per_second {self.messages_per_second():.1f}",
+            "# TYPE llama_land_frames_sent_total counter",
+            f"llama_land_frames_sent_total {self.frames_out}",
+            "# TYPE llama_land_slow_clients_dropped_total counter",
+            f"llama_land_slow_clients_dropped_total {self.slow_clients}",
+            "# TYPE llama_land_ticks_skipped_total counter",
+            f"llama_land_ticks_skipped_total {self.ticks_skipped}",
+            "# TYPE llama_land_errors_total counter",
+            *(f'llama_land_errors_total{{code="{code}"}} {n}' for code, n in sorted(self.errors.items())),
+            "# HELP llama_land_tick_seconds Time a room spends building and sending one tick.",
+            "# TYPE llama_land_tick_seconds histogram",
+        ]
+        for room, hist in sorted(self.ticks.items()):
+            lines += hist.lines("llama_land_tick_seconds", f'room="{room}"')
+        lines += ["# HELP llama_land_mailbox_depth Messages waiting in an actor's mailbox.",
+                  "# TYPE llama_land_mailbox_depth gauge"]
+        lines += [f'llama_land_mailbox_depth{{actor="{a.id}"}} {a.mailbox.qsize()}' for a in server.actors]
+        lines += ["# HELP llama_land_db_queue_depth Writes waiting for the database writer thread.",
+                  "# TYPE llama_land_db_queue_depth gauge", f"llama_land_db_queue_depth {server.db.queue_depth}",
+                  "# TYPE llama_land_log_appends_total counter", f"llama_land_log_appends_total {server.log.appended}",
+                  "# TYPE llama_land_db_commits_total counter", f"llama_land_db_commits_total {server.db.commits}"]
+        return "\n".join(lines) + "\n"

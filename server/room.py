@@ -1,0 +1,220 @@
+"""RoomActor: one room of the world, its whole lifecycle in one class (in the spirit of a Colyseus Room).
+
+open     -> rebuild logged state, record the map it serves, clear avatars a crash left behind
+Enter    -> a player arrives (login, resume, portal): logged Join, RoomJoined to the player
+Move     -> soft state: rules.walk, then the interest grid; portals hand the player to another room
+Chat     -> logged, then delivered to the room or to those nearby; Whisper -> logged, to one player anywhere
+Tick     -> one frame per interest cell to the players in it
+Leave    -> logged, position checkpointed
+Messages from players carry a server-stamped `Player` and `T`; nothing here trusts a name sent by a client.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .actors import Actor, Bus, Message, action
+from .db import ChatLine, Database, PositionCheckpoint
+from .interest import InterestGrid
+from .log import MessageLog
+from .protocol import Code, error, response
+from .rules import Refused, Walker, clean_chat, near, walk
+from .state import RoomState
+from .world import RoomMap, Rules, World
+
+
+@dataclass
+class Avatar:
+    name: str
+    eid: int
+    walker: Walker
+    moved: bool = False  # since the last checkpoint
+
+
+def player_id(name: str) -> str:
+    return f"player:{name}"
+
+
+class RoomActor(Actor):
+    def __init__(self, world: World, room: RoomMap, bus: Bus, log: MessageLog, db: Database, metrics: Any):
+        super().__init__(f"room:{room.name}")
+        self.world, self.room, self.rules = world, room, world.rules
+        self.bus, self.log, self.db, self.metrics = bus, log, db, metrics
+        self.state: RoomState = log.load(self.id)  # type: ignore[assignment]
+        self.grid = InterestGrid(room.width, room.height, self.rules.cell, self.rules.view_radius)
+        self.avatars: dict[str, Avatar] = {}
+        self.by_eid: dict[int, str] = {}
+        self.tick_no = 0
+        for name, match, fn in [
+            ("enter", action("Enter"), self.on_enter),
+            ("leave", action("Leave"), self.on_leave),
+            ("move", action("Move"), self.on_move),
+            ("chat", action("Chat"), self.on_chat),
+            ("whisper", action("Whisper"), self.on_whisper),
+            ("who", action("Who"), self.on_who),
+            ("tick", action("Tick"), self.on_tick),
+            ("checkpoint", action("Checkpoint"), self.on_checkpoint),
+        ]:
+            self.handle(name, match, fn)
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+
+    async def open(self, t: int) -> None:
+        """Before any player arrives: record the map this room serves and clear avatars left by a crash."""
+        config = {"HistoryLen": self.rules.chat_history, "MapSha": self.room.sha256}
+        if self.state.config != config:
+            await self.record({"Action": "Configure", **config, "T": t})
+        for name in sorted(self.state.members):
+            await self.record({"Action": "Leave", "Player": name, "Reason": "restart", "T": t})
+
+    async def record(self, entry: Message, rows: list[Any] | None = None) -> None:
+        """Log first, then change state: whatever anyone is told next is already durable."""
+        await self.log.append(self.id, entry, rows or [])
+        self.state.apply(entry)
+        if self.log.snapshot_due(self.id):
+            self.log.snapshot(self.id, self.state)
+
+    async def on_enter(self, msg: Message) -> None:
+        name = msg["Player"]
+        if name in self.avatars:  # a resumed or replaced connection: same avatar, fresh picture
+            self.send_joined(self.avatars[name])
+            self.grid.refresh(self.avatars[name].eid)
+            return
+        x, y = msg.get("X"), msg.get("Y")
+        if x is None or y is None or not self.room.walkable(x, y) or (x, y) in self.room.portal_at:
+            x, y = self.room.spawns.get(msg.get("Spawn") or "default") or next(iter(self.room.spawns.values()))
+        await self.record({"Action": "Join", "Player": name, "X": x, "Y": y, "Via": msg.get("Via", "login"), "T": msg["T"]})
+        avatar = Avatar(name, self.state.members[name], Walker.standing(x, y, msg["T"], self.rules), moved=True)
+        self.avatars[name] = avatar
+        self.by_eid[avatar.eid] = player_id(name)
+        self.grid.add(avatar.eid, name, x, y)
+        self.send_joined(avatar)
+
+    def send_joined(self, avatar: Avatar) -> None:
+        w = avatar.walker
+        self.bus.send(player_id(avatar.name), {
+            "Action": "RoomJoined", "Room": self.room.name, "World": self.world.name,
+            "Map": self.room.path.relative_to(self.world.root).as_posix(), "Width": self.room.width,
+            "Height": self.room.height, "TileSize": self.room.tile_size, "You": avatar.eid, "X": w.x, "Y": w.y,
+            "Chat": [list(line) for line in self.state.history],
+            "Rules": {"TickHz": self.rules.tick_hz, "Speed": self.rules.speed, "NearRadius": self.rules.near_radius,
+                      "ChatMax": self.rules.chat_max, "Cell": self.rules.cell},
+        })
+
+    async def on_leave(self, msg: Message) -> None:
+        avatar = self.avatars.pop(msg["Player"], None)
+        if avatar is None:
+            return
+        await self.record({"Action": "Leave", "Player": avatar.name, "Reason": msg.get("Reason", "logout"), "T": msg["T"]})
+        self.by_eid.pop(avatar.eid, None)
+        self.grid.remove(avatar.eid)
+        if msg.get("Reason") != "portal":
+            self.checkpoint([avatar], msg["T"])
+
+    # --- movement ----------------------------------------------------------------------------------------------
+
+    async def on_move(self, msg: Message) -> None:
+        avatar = self.avatars.get(msg["Player"])
+        if avatar is None:  # in flight between rooms; the new room's RoomJoined is on its way
+            return
+        try:
+            changed = walk(self.room, self.rules, avatar.walker, msg)
+        except Refused as no:  # the error carries the true position, so the client can snap back
+            self.refuse(avatar.name, no, msg, X=avatar.walker.x, Y=avatar.walker.y)
+            return
+        w = avatar.walker
+        if msg.get("Id") is not None:
+            self.bus.send(player_id(avatar.name), response(msg, X=w.x, Y=w.y))
+        if not changed:
+            return
+        avatar.moved = True
+        self.grid.move(avatar.eid, w.x, w.y)
+        portal = self.room.portal_at.get((w.x, w.y))
+        if portal is not None:
+            await self.on_leave({"Player": avatar.name, "Reason": "portal", "T": msg["T"]})
+            self.bus.send(f"room:{portal.target_room}", {
+                "Action": "Enter", "Player": avatar.name, "Spawn": portal.target_spawn, "Via": f"portal:{self.room.name}",
+                "T": msg["T"],
+            })
+
+    # --- chat --------------------------------------------------------------------------------------------------
+
+    async def on_chat(self, msg: Message) -> None:
+        avatar = self.avatars.get(msg["Player"])
+        if avatar is None:
+            return
+        scope = msg.get("Scope") or "room"
+        try:
+            text = clean_chat(msg["Text"], self.rules)
+        except Refused as no:
+            self.refuse(avatar.name, no, msg)
+            return
+        entry = {"Action": "Chat", "Player": avatar.name, "Scope": scope, "Text": text, "T": msg["T"]}
+        await self.record(entry, [ChatLine(room=self.room.name, scope=scope, author=avatar.name, text=text, t_ms=msg["T"])])
+        line = {"Action": "ChatLine", "Room": self.room.name, "Seq": self.state.chat_seq, "From": avatar.name,
+                "Scope": scope, "Text": text, "T": msg["T"]}
+        if scope == "room":
+            hearers = list(self.avatars)
+        else:
+            ax, ay = avatar.walker.x, avatar.walker.y
+            radius = self.rules.near_radius
+            hearers = [n for n, a in self.avatars.items() if near(ax, ay, a.walker.x, a.walker.y, radius)]
+        for name in hearers:
+            self.bus.send(player_id(name), line)
+        self.bus.send(player_id(avatar.name), response(msg, Seq=self.state.chat_seq, Heard=len(hearers) - 1))
+
+    async def on_whisper(self, msg: Message) -> None:
+        avatar = self.avatars.get(msg["Player"])
+        if avatar is None:
+            return
+        target = self.bus.lookup(player_id(msg["To"]))
+        try:
+            if target is None or not getattr(target, "online", False) or msg["To"] == avatar.name:
+                raise Refused(Code.UNKNOWN_PLAYER, f"{msg['To']!r} is not online")
+            text = clean_chat(msg["Text"], self.rules)
+        except Refused as no:
+            self.refuse(avatar.name, no, msg)
+            return
+        entry = {"Action": "Whisper", "Player": avatar.name, "To": msg["To"], "Text": text, "T": msg["T"]}
+        row = ChatLine(room=self.room.name, scope="whisper", author=avatar.name, to=msg["To"], text=text, t_ms=msg["T"])
+        await self.record(entry, [row])
+        self.bus.send(player_id(msg["To"]), {"Action": "Whisper", "From": avatar.name, "To": msg["To"], "Text": text, "T": msg["T"]})
+        self.bus.send(player_id(avatar.name), response(msg, To=msg["To"]))
+
+    def refuse(self, name: str, no: Refused, msg: Message, **extra: Any) -> None:
+        self.metrics.errors[no.code] += 1
+        self.bus.send(player_id(name), error(no.code, no.message, msg.get("Id"), **extra))
+
+    def on_who(self, msg: Message) -> None:
+        self.bus.send(player_id(msg["Player"]), response(msg, Room=self.room.name, Players=sorted(self.avatars)))
+
+    # --- tick and checkpoints ----------------------------------------------------------------------------------
+
+    def on_tick(self, msg: Message) -> None:
+        started = time.perf_counter()
+        self.tick_no += 1
+        out = self.grid.flush(self.tick_no, msg["T"])
+        for eid, frame in out.views.items():
+            self.bus.send_raw(self.by_eid[eid], frame)
+        occupants = self.grid.occupants
+        by_eid = self.by_eid
+        send_raw = self.bus.send_raw
+        for cell, frame in out.frames.items():
+            for eid in occupants[cell]:
+                send_raw(by_eid[eid], frame)
+        self.metrics.observe_tick(self.id, time.perf_counter() - started, len(out.frames))
+
+    def on_checkpoint(self, msg: Message) -> None:
+        self.checkpoint([a for a in self.avatars.values() if a.moved], msg["T"])
+
+    def checkpoint(self, avatars: list[Avatar], t: int) -> None:
+        rows = [PositionCheckpoint(name=a.name, room=self.room.name, x=a.walker.x, y=a.walker.y, t_ms=t) for a in avatars]
+        for a in avatars:
+            a.moved = False
+        if rows:
+            self.db.submit_nowait(lambda session: [session.merge(r) for r in rows])
+
+    def checkpoint_all(self, t: int) -> None:
+        self.checkpoint(list(self.avatars.values()), t)

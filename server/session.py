@@ -1,0 +1,302 @@
+"""Sessions: the edge between a websocket and the actors.
+
+`Connection` is one websocket: handshake, rate limit, decoding, and routing of requests. `PlayerEdge` is the
+player's address on the bus (`player:<name>`); it outlives a dropped connection for a grace period, so a
+client that reconnects with its session token gets its avatar back, and after the grace period the avatar
+leaves (no ghosts). Every request is re-stamped here with the logged-in name and the receive time, so a
+player can only ever act as itself and handlers never read the wall clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.protocol import State
+
+from . import protocol
+from .accounts import MIN_PASSWORD, check_name, hash_off_loop, verify_off_loop
+from .actors import Edge, MailboxFull, Message
+from .db import PositionCheckpoint
+from .protocol import Code, ProtocolError, error, response
+from .room import player_id
+from .rules import Refused
+
+if TYPE_CHECKING:
+    from .app import Server
+
+log = logging.getLogger("llama_land.session")
+
+ROUTED = {"Move", "Chat", "Whisper", "Who"}  # requests a room answers
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    grace_s: float = 30.0  # how long an avatar waits for its dropped connection to come back
+    scrypt_n: int = 2**14
+    rate: float = 30.0  # requests per second allowed per connection ...
+    burst: int = 60  # ... with this much slack
+    flood_strikes: int = 100  # rate-limited requests within a burst window before the connection is closed
+    write_limit: int = 512 * 1024  # bytes queued for a client before it counts as too slow and is dropped
+
+
+class PlayerEdge(Edge):
+    def __init__(self, name: str, room: str):
+        self.id = player_id(name)
+        self.name = name
+        self.room = room
+        self.conn: Connection | None = None
+        self.token = ""
+        self.grace: asyncio.TimerHandle | None = None
+
+    @property
+    def online(self) -> bool:
+        return self.conn is not None
+
+    def deliver(self, msg: Message) -> None:
+        if msg.get("Action") == "RoomJoined":
+            self.room = f"room:{msg['Room']}"  # portals move the player; later requests follow
+        self.deliver_raw(protocol.encode(msg))
+
+    def deliver_raw(self, frame: bytes) -> None:
+        if self.conn is not None:
+            self.conn.write(frame)
+
+
+class Connection:
+    def __init__(self, ws: ServerConnection, server: "Server"):
+        self.ws = ws
+        self.server = server
+        self.config: SessionConfig = server.session_config
+        self.greeted = False
+        self.player: PlayerEdge | None = None
+        self.tokens = float(self.config.burst)
+        self.last = time.monotonic()
+        self.strikes = 0
+        self.closing = False
+
+    # --- output ----------------------------------------------------------------------------------------------
+
+    def write(self, frame: bytes) -> None:
+        """Queue a frame without waiting. The transport buffer is the outbound queue; past write_limit the
+        client is too slow, and it is dropped rather than allowed to hold a room back."""
+        ws = self.ws
+        if self.closing or ws.protocol.state is not State.OPEN:
+            return
+        if ws.transport.get_write_buffer_size() > self.config.write_limit:
+            self.server.metrics.slow_clients += 1
+            log.info("dropping %s: client too slow", self.describe())
+            self.closing = True
+            ws.transport.abort()
+            return
+        ws.protocol.send_binary(frame)
+        ws.send_data()
+        self.server.metrics.frames_out += 1
+
+    def send(self, msg: Message) -> None:
+        self.write(protocol.encode(msg))
+
+    def close(self, code: int, reason: str) -> None:
+        self.closing = True
+        self.server.spawn(self.ws.close(code, reason))
+
+    def describe(self) -> str:
+        return self.player.name if self.player else str(self.ws.remote_address)
+
+    # --- input -----------------------------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        try:
+            async for data in self.ws:
+                if self.closing:
+                    break
+                await self.on_frame(data)
+        finally:
+            self.disconnected()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(float(self.config.burst), self.tokens + (now - self.last) * self.config.rate)
+        self.last = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            self.strikes = max(0, self.strikes - 1)
+            return True
+        self.strikes += 1
+        return False
+
+    async def on_frame(self, data: bytes | str) -> None:
+        self.server.metrics.count_in()
+        if not self.allow():
+            self.server.metrics.errors[Code.RATE_LIMITED] += 1
+            if self.strikes > self.config.flood_strikes:
+                log.info("closing %s: flood", self.describe())
+                self.close(1008, "flood: too many requests")
+            else:
+                self.send(error(Code.RATE_LIMITED, f"slow down: at most {self.config.rate:g} requests per second"))
+            return
+        try:
+            msg = protocol.decode(data)
+            await self.dispatch(msg)
+        except ProtocolError as exc:
+            self.server.metrics.errors[exc.code] += 1
+            self.send(exc.frame())
+        except Refused as no:
+            self.server.metrics.errors[no.code] += 1
+            self.send(error(no.code, no.message, msg.get("Id")))
+
+    async def dispatch(self, msg: Message) -> None:
+        action, ref = msg["Action"], msg.get("Id")
+        if action == "Hello":
+            if msg["Version"] != protocol.VERSION:
+                raise ProtocolError(
+                    Code.VERSION_MISMATCH, f"this server speaks protocol {protocol.VERSION}, not {msg['Version']}",
+                    ref, Supported=[protocol.VERSION],
+                )
+            self.greeted = True
+            world = self.server.world
+            self.send(response(msg, Version=protocol.VERSION, Server=protocol.SERVER_NAME, World=world.name,
+                               MaxFrame=protocol.MAX_FRAME, Rate=self.config.rate, Grace=self.config.grace_s))
+            return
+        if not self.greeted:
+            raise ProtocolError(Code.HELLO_REQUIRED, "send Hello with the protocol version first", ref)
+        if action == "Ping":
+            self.send(response(msg, T=now_ms()))
+            return
+        if action in ("Register", "Login", "Resume"):
+            if self.player is not None:
+                raise ProtocolError(Code.ALREADY_LOGGED_IN, f"already logged in as {self.player.name}", ref)
+            await getattr(self, "on_" + action.lower())(msg)
+            return
+        if self.player is None:
+            raise ProtocolError(Code.NOT_LOGGED_IN, f"log in before {action}", ref)
+        if action == "Logout":
+            self.server.lobby.leave(self.player, "logout")
+            self.player = None
+            self.send(response(msg))
+            return
+        # Rebuild the request from its schema: the sender cannot smuggle in Player, T or anything else.
+        routed = {k: msg[k] for k in protocol.ACTIONS[action] if k in msg}
+        routed.update(Action=action, Player=self.player.name, T=now_ms())
+        if ref is not None:
+            routed["Id"] = ref
+        try:
+            self.server.bus.send(self.player.room, routed)
+        except MailboxFull:
+            raise ProtocolError(Code.BUSY, "the room is busy; try again in a moment", ref) from None
+
+    async def on_register(self, msg: Message) -> None:
+        name, password = msg["Name"], msg["Password"]
+        check_name(name)
+        if len(password) < MIN_PASSWORD:
+            raise Refused(Code.WEAK_PASSWORD, f"a password needs at least {MIN_PASSWORD} characters")
+        pw_hash = await hash_off_loop(password, self.config.scrypt_n)
+        reply = await self.server.bus.call("accounts", {"Action": "Register", "Player": name, "Hash": pw_hash, "T": now_ms()})
+        if reply["Action"] == "Error":
+            raise Refused(reply["Code"], reply["Message"])
+        await self.enter(msg, name)
+
+    async def on_login(self, msg: Message) -> None:
+        reply = await self.server.bus.call("accounts", {"Action": "Lookup", "Player": msg["Name"]})
+        account = reply["Account"]
+        # Same work and same answer for an unknown name as for a wrong password.
+        stored = account["Hash"] if account else self.server.dummy_hash
+        ok = await verify_off_loop(msg["Password"], stored)
+        if not (ok and account):
+            raise Refused(Code.BAD_CREDENTIALS, "wrong name or password")
+        await self.enter(msg, account["Name"])
+
+    async def on_resume(self, msg: Message) -> None:
+        name = self.server.lobby.tokens.get(msg["Token"])
+        if name is None:
+            raise Refused(Code.SESSION_EXPIRED, "that session has ended; log in again")
+        await self.enter(msg, name)
+
+    async def enter(self, msg: Message, name: str) -> None:
+        edge = await self.server.lobby.enter(self, name, via=msg["Action"].lower())
+        self.player = edge
+        self.send(response(msg, Name=name, Token=edge.token, Grace=self.config.grace_s))
+
+    def disconnected(self) -> None:
+        if self.player is not None and self.player.conn is self:
+            self.server.lobby.detach(self.player)
+        self.player = None
+
+
+class Lobby:
+    """Who is in the world: player edges, session tokens, grace timers."""
+
+    def __init__(self, server: "Server"):
+        self.server = server
+        self.tokens: dict[str, str] = {}
+
+    def _issue_token(self, edge: PlayerEdge) -> None:
+        self.tokens.pop(edge.token, None)
+        edge.token = secrets.token_urlsafe(24)
+        self.tokens[edge.token] = edge.name
+
+    async def enter(self, conn: Connection, name: str, via: str) -> PlayerEdge:
+        bus, world = self.server.bus, self.server.world
+        edge = bus.lookup(player_id(name))
+        if isinstance(edge, PlayerEdge):
+            if edge.grace is not None:
+                edge.grace.cancel()
+                edge.grace = None
+            if edge.conn is not None and edge.conn is not conn:
+                edge.conn.send({"Action": "Kicked", "Reason": "logged in from another connection"})
+                edge.conn.player = None
+                edge.conn.close(4000, "logged in elsewhere")
+            edge.conn = conn
+            self._issue_token(edge)
+            bus.send(edge.room, {"Action": "Enter", "Player": name, "Via": via, "T": now_ms()})
+            return edge
+        saved = await asyncio.to_thread(self.server.load_checkpoint, name)
+        enter: dict[str, Any] = {"Action": "Enter", "Player": name, "Via": via, "T": now_ms()}
+        if saved is not None and saved.room in world.rooms:
+            room = saved.room
+            enter.update(X=saved.x, Y=saved.y)
+        else:
+            room = world.start_room
+            enter["Spawn"] = world.start_spawn
+        edge = PlayerEdge(name, f"room:{room}")
+        edge.conn = conn
+        self._issue_token(edge)
+        bus.register(edge)
+        try:
+            bus.send(edge.room, enter)
+        except MailboxFull:
+            bus.unregister(edge.id)
+            raise ProtocolError(Code.BUSY, "the world is busy; try again in a moment") from None
+        return edge
+
+    def detach(self, edge: PlayerEdge) -> None:
+        edge.conn = None
+        edge.grace = asyncio.get_running_loop().call_later(self.server.session_config.grace_s, self.expire, edge)
+
+    def expire(self, edge: PlayerEdge) -> None:
+        if edge.conn is None:
+            self.leave(edge, "timeout")
+
+    def leave(self, edge: PlayerEdge, reason: str) -> None:
+        if edge.grace is not None:
+            edge.grace.cancel()
+            edge.grace = None
+        self.tokens.pop(edge.token, None)
+        self.server.bus.unregister(edge.id)
+        edge.conn = None
+        self._send_leave(edge, reason)
+
+    def _send_leave(self, edge: PlayerEdge, reason: str) -> None:
+        try:
+            self.server.bus.send(edge.room, {"Action": "Leave", "Player": edge.name, "Reason": reason, "T": now_ms()})
+        except MailboxFull:  # retry shortly: a lost leave would leave the avatar haunting the room
+            asyncio.get_running_loop().call_later(0.1, self._send_leave, edge, reason)
