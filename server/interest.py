@@ -55,8 +55,11 @@ class InterestGrid:
         self.entities: dict[int, Entity] = {}
         self.occupants: list[set[int]] = [set() for _ in range(self.cols * self.rows)]
         self._visible = [self._cells_around(c) for c in range(self.cols * self.rows)]
-        self._changed: dict[int, CellLists] = {}
-        self._entered: dict[int, int | None] = {}  # eid -> previous cell (None: just joined)
+        # Changes since the last flush; packed once, with final positions, when the tick goes out.
+        self._joined: set[int] = set()
+        self._moved: dict[int, int] = {}  # eid -> cell at the start of the tick
+        self._gone: dict[int, int] = {}  # eid -> cell it was last seen in
+        self._refresh: set[int] = set()
 
     def _cells_around(self, c: int) -> tuple[int, ...]:
         cx, cy = c % self.cols, c // self.cols
@@ -78,52 +81,37 @@ class InterestGrid:
         cx, cy, r, s = cell % self.cols, cell // self.cols, self.radius, self.cell
         return [max(0, cx - r) * s, max(0, cy - r) * s, min(self.cols, cx + r + 1) * s, min(self.rows, cy + r + 1) * s]
 
-    def _lists(self, cell: int) -> CellLists:
-        lists = self._changed.get(cell)
-        if lists is None:
-            lists = self._changed[cell] = CellLists()
-        return lists
-
     def add(self, eid: int, name: str, x: int, y: int) -> None:
         cell = self.cell_of(x, y)
         self.entities[eid] = Entity(eid, name, x, y, cell)
         self.occupants[cell].add(eid)
-        lists = self._lists(cell)
-        lists.a += _pack([eid, name, x, y])
-        lists.na += 1
-        self._entered[eid] = None
+        self._joined.add(eid)
 
     def move(self, eid: int, x: int, y: int) -> None:
         ent = self.entities[eid]
-        old = ent.cell
-        new = self.cell_of(x, y)
+        self._moved.setdefault(eid, ent.cell)  # where observers last saw it: the cell at the start of the tick
         ent.x, ent.y = x, y
-        moved = self._lists(old)
-        moved.m += _pack([eid, x, y])
-        moved.nm += 1
-        if new != old:
-            self.occupants[old].discard(eid)
+        new = self.cell_of(x, y)
+        if new != ent.cell:
+            self.occupants[ent.cell].discard(eid)
             self.occupants[new].add(eid)
             ent.cell = new
-            arrived = self._lists(new)
-            arrived.a += _pack([eid, ent.name, x, y])
-            arrived.na += 1
-            self._entered.setdefault(eid, old)
 
     def remove(self, eid: int) -> None:
         ent = self.entities.pop(eid, None)
         if ent is None:
             return
         self.occupants[ent.cell].discard(eid)
-        lists = self._lists(ent.cell)
-        lists.g += _pack(eid)
-        lists.ng += 1
-        self._entered.pop(eid, None)
+        origin = self._moved.pop(eid, ent.cell)
+        if eid in self._joined:  # came and went within one tick: nobody saw it
+            self._joined.discard(eid)
+        else:
+            self._gone[eid] = origin
 
     def refresh(self, eid: int) -> None:
         """Send this entity's player a full View with the next tick (a new connection for the same avatar)."""
         if eid in self.entities:
-            self._entered[eid] = None
+            self._refresh.add(eid)
 
     def watchers(self, x: int, y: int) -> set[int]:
         """Entities that can see tile (x, y)."""
@@ -132,9 +120,42 @@ class InterestGrid:
             out |= self.occupants[c]
         return out
 
+    def _collect(self) -> tuple[dict[int, CellLists], dict[int, int | None]]:
+        changed: dict[int, CellLists] = {}
+        entered: dict[int, int | None] = {eid: None for eid in self._joined | self._refresh}
+
+        def lists(cell: int) -> CellLists:
+            found = changed.get(cell)
+            if found is None:
+                found = changed[cell] = CellLists()
+            return found
+
+        for eid in self._joined:
+            e = self.entities[eid]
+            arrived = lists(e.cell)
+            arrived.a += _pack([eid, e.name, e.x, e.y])
+            arrived.na += 1
+        for eid, origin in self._moved.items():
+            if eid in self._joined:
+                continue
+            e = self.entities[eid]
+            moved = lists(origin)
+            moved.m += _pack([eid, e.x, e.y])
+            moved.nm += 1
+            if e.cell != origin:  # observers of the new cell may never have seen it: introduce it there
+                arrived = lists(e.cell)
+                arrived.a += _pack([eid, e.name, e.x, e.y])
+                arrived.na += 1
+                entered.setdefault(eid, origin)
+        for eid, cell in self._gone.items():
+            gone = lists(cell)
+            gone.g += _pack(eid)
+            gone.ng += 1
+        self._joined, self._moved, self._gone, self._refresh = set(), {}, {}, set()
+        return changed, entered
+
     def flush(self, tick: int, t_ms: int) -> TickOutput:
-        changed, self._changed = self._changed, {}
-        entered, self._entered = self._entered, {}
+        changed, entered = self._collect()
         frames: dict[int, bytes] = {}
         if changed:
             observers: set[int] = set()

@@ -91,3 +91,20 @@ class ServerProcess:
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "server.cli", *args], capture_output=True, text=True, cwd=ROOT,
                           timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+async def until(client: GameClient, cond, timeout: float = 5.0):
+    """Wait until cond() holds, re-checking as events arrive."""
+    if cond():
+        return
+    await client.wait_for(lambda ev: cond(), timeout=timeout)
+
+
+async def walk(client: GameClient, dirs: str | list[str]):
+    """Walk step by step at a legal pace; returns the final confirmed position."""
+    steps = dirs.split() if isinstance(dirs, str) else dirs
+    resp = None
+    for d in steps:
+        resp = await client.move(d)
+        await asyncio.sleep(0.105)
+    return (resp["X"], resp["Y"]) if resp else None
