@@ -117,9 +117,9 @@ class Connection:
     async def serve(self) -> None:
         try:
             async for data in self.ws:
-                if self.closing:
-                    break
-                await self.on_frame(data)
+                # Closing: keep reading and discard, so the client's close frame is seen and the close is clean.
+                if not self.closing:
+                    await self.on_frame(data)
         finally:
             self.disconnected()
 
