@@ -84,7 +84,7 @@ class RoomActor(Actor):
             return
         x, y = msg.get("X"), msg.get("Y")
         if x is None or y is None or not self.room.walkable(x, y) or (x, y) in self.room.portal_at:
-            x, y = self.room.spawns.get(msg.get("Spawn") or "default") or next(iter(self.room.spawns.values()))
+            x, y = self.room.spawn_tile(msg.get("Spawn") or "default", f"{name}:{msg['T']}")
         await self.record({"Action": "Join", "Player": name, "X": x, "Y": y, "Via": msg.get("Via", "login"), "T": msg["T"]})
         avatar = Avatar(name, self.state.members[name], Walker.standing(x, y, msg["T"], self.rules), moved=True)
         self.avatars[name] = avatar

@@ -59,7 +59,7 @@ class RoomMap:
     height: int
     tile_size: int
     blocked: np.ndarray  # bool, shape (height, width), indexed [y, x]
-    spawns: dict[str, tuple[int, int]]
+    spawns: dict[str, list[tuple[int, int]]]  # name -> the walkable tiles of its point or rectangle
     portals: list[Portal]
     npcs: list[dict[str, Any]] = field(default_factory=list)
     portal_at: dict[tuple[int, int], Portal] = field(default_factory=dict)
@@ -72,6 +72,13 @@ class RoomMap:
 
     def walkable(self, x: int, y: int) -> bool:
         return 0 <= x < self.width and 0 <= y < self.height and not self.blocked[y, x]
+
+    def spawn_tile(self, spawn: str, key: str) -> tuple[int, int]:
+        """A tile of the named spawn (or the first spawn), picked by hashing key: a rectangle spawn spreads
+        arrivals over its tiles instead of stacking them, and the same key always gets the same tile."""
+        tiles = self.spawns.get(spawn) or next(iter(self.spawns.values()))
+        digest = hashlib.sha256(key.encode()).digest()
+        return tiles[int.from_bytes(digest[:8], "big") % len(tiles)]
 
 
 @dataclass
@@ -135,7 +142,7 @@ def load_room(name: str, path: Path) -> RoomMap:
             blocked |= gids != 0
         elif collides:
             blocked |= np.isin(gids, list(collides))
-    spawns: dict[str, tuple[int, int]] = {}
+    spawns: dict[str, list[tuple[int, int]]] = {}
     portals: list[Portal] = []
     npcs: list[dict[str, Any]] = []
     for layer in tmap.layers:
@@ -147,7 +154,11 @@ def load_room(name: str, path: Path) -> RoomMap:
             props = dict(obj.properties or {})
             where = f"{path}: object {obj.name or obj.id!r} in layer {layer.name!r}"
             if kind == "spawns":
-                spawns[obj.name or "default"] = ((x0 + x1 - 1) // 2, (y0 + y1 - 1) // 2)
+                tiles = [(x, y) for y in range(y0, y1) for x in range(x0, x1)
+                         if 0 <= x < width and 0 <= y < height and not blocked[y, x]]
+                if not tiles:
+                    raise WorldError(f"{where}: spawn at ({x0}, {y0}) is on a blocked tile")
+                spawns[obj.name or "default"] = tiles
             elif kind == "portals":
                 if "target_room" not in props:
                     raise WorldError(f"{where}: portal needs a target_room property")
@@ -209,9 +220,6 @@ def load_world(root: str | Path) -> World:
                     f"{room.path}: portal {portal.name!r} leads to unknown spawn {portal.target_spawn!r} "
                     f"of room {portal.target_room!r}"
                 )
-        for spawn_name, (x, y) in room.spawns.items():
-            if not room.walkable(x, y):
-                raise WorldError(f"{room.path}: spawn {spawn_name!r} at ({x}, {y}) is on a blocked tile")
     return World(
         name=str(meta.get("name", root.name)), root=root, start_room=start, start_spawn=start_spawn,
         rules=_rules(doc.get("rules", {}), toml_path), rooms=rooms,

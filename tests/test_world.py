@@ -18,7 +18,8 @@ def test_test_world_loads():
     plaza = world.rooms["plaza"]
     assert (plaza.width, plaza.height) == (20, 15)
     assert plaza.blocked[0, 0] and plaza.blocked[5, 10] and not plaza.blocked[3, 3]
-    assert plaza.spawns["default"] == (3, 3)
+    assert plaza.spawns["default"] == [(3, 3)]
+    assert plaza.spawn_tile("default", "anyone") == (3, 3)
     assert plaza.portal_at[(18, 7)].target_room == "hall"
     assert world.rules.near_radius == 4
 
@@ -53,6 +54,17 @@ def layer(doc, name):
 
 def test_copy_is_valid(broken):
     load_world(broken)
+
+
+def test_a_rectangle_spawn_spreads_arrivals_over_its_walkable_tiles(broken):
+    # a 4x3 rectangle at (8..11, 2..4) that crosses the wall at x = 10
+    edit_map(broken, "plaza", lambda d: layer(d, "spawns")["objects"][0].update(x=256, y=64, width=128, height=96))
+    plaza = load_world(broken).rooms["plaza"]
+    tiles = plaza.spawns["default"]
+    assert len(tiles) == 12 - 2 and (10, 3) not in tiles  # (10, 3) and (10, 4) are wall
+    picks = {plaza.spawn_tile("default", f"p{i}") for i in range(200)}
+    assert picks == set(tiles)
+    assert plaza.spawn_tile("default", "p7") == plaza.spawn_tile("default", "p7")
 
 
 @pytest.mark.parametrize(
