@@ -8,6 +8,7 @@ import errno
 import json
 import logging
 import os
+import resource
 import signal
 import sys
 import urllib.request
@@ -25,6 +26,13 @@ def fail(message: str) -> "None":
     raise SystemExit(2)
 
 
+def raise_open_file_limit() -> None:
+    """Every player is a socket: lift the soft limit on open files (often 1024) to the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     from .app import Server
     from .session import SessionConfig
@@ -35,6 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     except WorldError as exc:
         fail(f"bad world: {exc}")
     config = SessionConfig(grace_s=args.grace, scrypt_n=args.scrypt_n)
+    raise_open_file_limit()
 
     async def run() -> None:
         try:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from . import protocol
@@ -120,6 +121,8 @@ class Connection:
                 # Closing: keep reading and discard, so the client's close frame is seen and the close is clean.
                 if not self.closing:
                     await self.on_frame(data)
+        except ConnectionClosed:  # the client vanished without a close frame: an everyday event for a server
+            pass
         finally:
             self.disconnected()
 

@@ -1,0 +1,158 @@
+"""N bots walking at 10 Hz in one room: llama-land against the raw `websockets` baseline, in one run.
+
+    ./dev bench walkers                       # the default ladder of N
+    ./dev bench walkers --counts 1000,2000 --seconds 10
+
+For each N and each server: start the server as a child process on 127.0.0.1, connect N clients (llama-land
+clients say Hello and Register first), let them walk for --warmup seconds, then measure for --seconds.
+Everything shares this machine's cores: the server, and the load generator in this process.
+
+Figures per step: move->peer latency end to end (send of a move to its arrival at another client, including
+the 0-100 ms wait for the next 10 Hz tick) and tick->observer latency (tick's server timestamp to arrival),
+p50/p99 over a sample of observer clients; server and generator CPU. A step holds the bar when the e2e p99 is
+at most 200 ms, i.e. at most 100 ms beyond the tick wait (DESIGN.md section 9).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import websockets
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loadgen import Samples, drive, open_fleet  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+WORLD = ROOT / "bench" / "worlds" / "open-64"
+E2E_BAR_MS = 200.0
+
+
+def pctl(xs: list[float], q: float) -> float:
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def self_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(mode: str, port: int, tmp: str) -> subprocess.Popen:
+    if mode == "llama-land":
+        cmd = [sys.executable, "-m", "server.cli", "serve", "--world", str(WORLD), "--db", f"sqlite:///{tmp}/bench.db",
+               "--port", str(port), "--scrypt-n", "2"]
+    else:
+        cmd = [sys.executable, str(ROOT / "bench" / "raw_server.py"), str(port)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(proc.stderr.read().decode())
+            time.sleep(0.05)
+    raise RuntimeError(f"{mode} server did not start")
+
+
+async def step(mode: str, n: int, args: argparse.Namespace) -> dict:
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = start_server(mode, port, tmp)
+        samples = Samples()
+        try:
+            t0 = time.monotonic()
+            clients = await open_fleet("127.0.0.1", port, n, mode == "llama-land", args.observers, samples)
+            connect_s = time.monotonic() - t0
+            await drive(clients, args.warmup)
+            samples.recording = True
+            srv0, gen0, wall0 = cpu_seconds(proc.pid), self_cpu(), time.monotonic()
+            moves = await drive(clients, args.seconds)
+            wall = time.monotonic() - wall0
+            srv_cpu, gen_cpu = cpu_seconds(proc.pid) - srv0, self_cpu() - gen0
+            samples.recording = False
+            for c in clients:
+                c.transport.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    return {
+        "mode": mode, "n": n, "connect_s": connect_s, "moves_s": moves / wall,
+        "frames_s": samples.frames / wall, "mb_s": samples.bytes / wall / 1e6,
+        "e2e50": pctl(samples.e2e_ms, 0.5), "e2e99": pctl(samples.e2e_ms, 0.99),
+        "tick50": pctl(samples.tick_ms, 0.5), "tick99": pctl(samples.tick_ms, 0.99),
+        "srv_cpu": srv_cpu / wall, "gen_cpu": gen_cpu / wall, "samples": len(samples.e2e_ms), "errors": samples.errors,
+    }
+
+
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    return (f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, websockets {websockets.__version__}")
+
+
+ROW = ("{mode:<11} {n:>5} {connect_s:>8.1f} {moves_s:>8.0f} {frames_s:>9.0f} {mb_s:>6.1f} {e2e50:>7.0f} {e2e99:>7.0f} "
+       "{tick50:>7.0f} {tick99:>7.0f} {srv_cpu:>7.0%} {gen_cpu:>7.0%} {errors:>6} {verdict}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--counts", default="250,500,1000,1500,2000,2500", help="comma-separated N to try")
+    parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per step")
+    parser.add_argument("--warmup", type=float, default=3.0, help="walking seconds before measuring")
+    parser.add_argument("--observers", type=int, default=20, help="clients that decode and measure")
+    parser.add_argument("--only", choices=("llama-land", "raw"), help="run one server only")
+    parser.add_argument("--keep-going", action="store_true", help="try every N even after one misses the bar")
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    counts = [int(c) for c in args.counts.split(",")]
+    print(f"machine: {machine()}")
+    print(f"workload: one 64x64 room, every client steps 10x/s, 10 Hz ticks; llama-land: view radius 12 tiles, "
+          f"8-tile cells, SQLite log; raw: whole-room broadcast; {args.observers} observers; "
+          f"{args.warmup:g}s warm-up + {args.seconds:g}s measured per step; generator in this process")
+    print(f"{'server':<11} {'N':>5} {'conn s':>8} {'moves/s':>8} {'frames/s':>9} {'MB/s':>6} {'e2e50':>7} {'e2e99':>7} "
+          f"{'tick50':>7} {'tick99':>7} {'srv cpu':>7} {'gen cpu':>7} {'errors':>6}")
+    best: dict[str, int] = {}
+    for mode in ["llama-land", "raw"] if args.only is None else [args.only]:
+        for n in counts:
+            r = await step(mode, n, args)
+            ok = r["e2e99"] <= E2E_BAR_MS
+            r["verdict"] = "holds" if ok else "misses"
+            print(ROW.format(**r), flush=True)
+            if ok:
+                best[mode] = max(best.get(mode, 0), n)
+            elif not args.keep_going:
+                break
+    print("largest N holding e2e p99 <= 200 ms (<= 100 ms beyond the tick wait): "
+          + ", ".join(f"{m} {best.get(m, 0)}" for m in (["llama-land", "raw"] if args.only is None else [args.only])))
+    if len(best) == 2 and best.get("raw"):
+        print(f"ratio llama-land / raw: {best.get('llama-land', 0) / best['raw']:.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
