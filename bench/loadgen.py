@@ -24,20 +24,42 @@ MOVE = {d: msgpack.packb({"Action": "Move", "Dir": d}) for d in ("E", "W")}
 LO, HI = 1, 62  # walkable x range of the 64x64 bench room
 
 
+class SendLog:
+    """When each (entity, x, y) move was sent, for about `horizon` seconds. Two generations that swap keep it
+    bounded; a late update still finds its send time (matching only the latest move would drop exactly the
+    slow samples). Bots pace back and forth over 61 tiles, so a position recurs only after ~12 s."""
+
+    def __init__(self, horizon: float = 5.0):
+        self.cur: dict = {}
+        self.prev: dict = {}
+        self.half = horizon / 2
+        self.swapped = time.perf_counter()
+
+    def record(self, key: tuple, t: float) -> None:
+        if t - self.swapped > self.half:
+            self.prev, self.cur, self.swapped = self.cur, {}, t
+        self.cur[key] = t
+
+    def get(self, key: tuple) -> float | None:
+        t = self.cur.get(key)
+        return t if t is not None else self.prev.get(key)
+
+
 @dataclass
 class Samples:
     e2e_ms: list[float] = field(default_factory=list)
     tick_ms: list[float] = field(default_factory=list)
     errors: int = 0
+    error_codes: dict = field(default_factory=dict)
     frames: int = 0
     bytes: int = 0
     recording: bool = False
 
 
 class BenchClient(asyncio.Protocol):
-    def __init__(self, uri: str, name: str | None, observer: bool, latest: dict, samples: Samples):
+    def __init__(self, uri: str, name: str | None, observer: bool, sent_log: SendLog, samples: Samples):
         self.ws = ClientProtocol(parse_uri(uri), max_size=None)
-        self.name, self.observer, self.latest, self.samples = name, observer, latest, samples
+        self.name, self.observer, self.sent_log, self.samples = name, observer, sent_log, samples
         self.ready = asyncio.get_running_loop().create_future()
         self.eid = self.x = self.y = None
         self.heading = 1
@@ -86,14 +108,16 @@ class BenchClient(asyncio.Protocol):
             elif kind == "Tick" and samples.recording:
                 now = time.perf_counter()
                 samples.tick_ms.append(time.time() * 1000 - msg["T"])
-                latest, me = self.latest, self.eid
+                sent_log, me = self.sent_log, self.eid
                 for eid, x, y in msg["M"]:
                     if eid != me:
-                        sent = latest.get(eid)
-                        if sent is not None and sent[0] == x and sent[1] == y:
-                            samples.e2e_ms.append((now - sent[2]) * 1000)
+                        sent = sent_log.get((eid, x, y))
+                        if sent is not None:
+                            samples.e2e_ms.append((now - sent) * 1000)
             elif kind == "Error":
                 samples.errors += 1
+                code = msg.get("Code")
+                samples.error_codes[code] = samples.error_codes.get(code, 0) + 1
                 if not self.ready.done():  # refused before joining (a bad name, say): fail loudly
                     self.ready.set_exception(RuntimeError(f"{self.name}: {msg.get('Code')}: {msg.get('Message')}"))
         self._flush()  # pongs
@@ -102,14 +126,14 @@ class BenchClient(asyncio.Protocol):
         if self.x + self.heading > HI or self.x + self.heading < LO:
             self.heading = -self.heading
         self.x += self.heading
-        self.latest[self.eid] = (self.x, self.y, time.perf_counter())
+        self.sent_log.record((self.eid, self.x, self.y), time.perf_counter())
         self.send(MOVE["E" if self.heading > 0 else "W"])
 
 
 async def open_fleet(host: str, port: int, n: int, llama: bool, observers: int, samples: Samples,
                      concurrency: int = 64, prefix: str = "walker") -> list[BenchClient]:
     loop = asyncio.get_running_loop()
-    latest: dict = {}
+    sent_log = SendLog()
     rng = random.Random(7)
     watch = set(rng.sample(range(n), min(observers, n)))
     sem = asyncio.Semaphore(concurrency)
@@ -118,7 +142,7 @@ async def open_fleet(host: str, port: int, n: int, llama: bool, observers: int, 
     async def one(i: int) -> None:
         async with sem:
             _, client = await loop.create_connection(
-                lambda: BenchClient(f"ws://{host}:{port}/", f"{prefix}{i}" if llama else None, i in watch, latest, samples),
+                lambda: BenchClient(f"ws://{host}:{port}/", f"{prefix}{i}" if llama else None, i in watch, sent_log, samples),
                 host, port)
             await asyncio.wait_for(client.ready, 60)
             client.heading = 1 if i % 2 else -1

@@ -106,6 +106,7 @@ async def step(mode: str, n: int, args: argparse.Namespace) -> dict:
         "e2e50": pctl(samples.e2e_ms, 0.5), "e2e99": pctl(samples.e2e_ms, 0.99),
         "tick50": pctl(samples.tick_ms, 0.5), "tick99": pctl(samples.tick_ms, 0.99),
         "srv_cpu": srv_cpu / wall, "gen_cpu": gen_cpu / wall, "samples": len(samples.e2e_ms), "errors": samples.errors,
+        "codes": " ".join(f"{k}:{v}" for k, v in sorted(samples.error_codes.items())),
     }
 
 
@@ -116,7 +117,7 @@ def machine() -> str:
 
 
 ROW = ("{mode:<11} {n:>5} {connect_s:>8.1f} {moves_s:>8.0f} {frames_s:>9.0f} {mb_s:>6.1f} {e2e50:>7.0f} {e2e99:>7.0f} "
-       "{tick50:>7.0f} {tick99:>7.0f} {srv_cpu:>7.0%} {gen_cpu:>7.0%} {errors:>6} {verdict}")
+       "{tick50:>7.0f} {tick99:>7.0f} {srv_cpu:>7.0%} {gen_cpu:>7.0%} {errors:>6} {verdict} {codes}")
 
 
 async def main() -> None:

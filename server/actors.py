@@ -12,7 +12,7 @@ import itertools
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterable
 
 log = logging.getLogger("llama_land.actors")
 
@@ -119,6 +119,14 @@ class Edge(ABC):
     @abstractmethod
     def deliver_raw(self, frame: bytes) -> None: ...
 
+    @classmethod
+    def prepare(cls, frame: bytes) -> Any:
+        """Turn an encoded frame into what deliver_prepared writes; done once per multicast, not per edge."""
+        return frame
+
+    def deliver_prepared(self, prepared: Any) -> None:
+        self.deliver_raw(prepared)
+
 
 class Bus(ABC):
     """Delivers messages by actor id. The in-process bus is the default; a NATS bus implements the same calls."""
@@ -136,6 +144,10 @@ class Bus(ABC):
     @abstractmethod
     def send_raw(self, to: str, frame: bytes) -> bool:
         """Deliver an already encoded wire frame to an edge (a player's connection)."""
+
+    @abstractmethod
+    def multicast_raw(self, to: Iterable[str], frame: bytes) -> None:
+        """Deliver one encoded frame to many edges (a tick to everyone in an interest cell)."""
 
     @abstractmethod
     def lookup(self, actor_id: str) -> Actor | Edge | None: ...
@@ -191,6 +203,18 @@ class LocalBus(Bus):
             return False
         edge.deliver_raw(frame)
         return True
+
+    def multicast_raw(self, to: Iterable[str], frame: bytes) -> None:
+        prepared: dict[type, Any] = {}
+        actors = self._actors
+        for actor_id in to:
+            edge = actors.get(actor_id)
+            if isinstance(edge, Edge):
+                kind = type(edge)
+                ready = prepared.get(kind)
+                if ready is None:
+                    ready = prepared[kind] = kind.prepare(frame)
+                edge.deliver_prepared(ready)
 
     def lookup(self, actor_id: str) -> Actor | Edge | None:
         return self._actors.get(actor_id)

@@ -21,6 +21,8 @@ from .protocol import array_header, map_header
 _pack = msgpack.Packer(use_bin_type=True).pack
 _TICK_KEYS = [_pack(k) for k in ("Action", "N", "T", "M", "A", "G")]
 _TICK_ACTION = _pack("Tick")
+_VIEW_KEYS = [_pack(k) for k in ("Action", "Rect", "A")]
+_VIEW_ACTION = _pack("View")
 
 
 @dataclass
@@ -172,16 +174,21 @@ class InterestGrid:
                         _TICK_KEYS[5], array_header(sum(p.ng for p in parts)), *(p.g for p in parts),
                     ]
                 )
-        views = {eid: self._view_frame(eid, prev) for eid, prev in entered.items() if eid in self.entities}
+        snapshots: dict[int, tuple[int, bytes]] = {}
+        views = {eid: self._view_frame(eid, prev, snapshots) for eid, prev in entered.items() if eid in self.entities}
         return TickOutput(frames, views)
 
-    def _view_frame(self, eid: int, prev_cell: int | None) -> bytes:
+    def _view_frame(self, eid: int, prev_cell: int | None, snapshots: dict[int, tuple[int, bytes]]) -> bytes:
         cell = self.entities[eid].cell
-        before = set(self._visible[prev_cell]) if prev_cell is not None else set()
-        appeared = [
-            [e.eid, e.name, e.x, e.y]
-            for c in self._visible[cell]
-            if c not in before
-            for e in (self.entities[i] for i in self.occupants[c])
-        ]
-        return _pack({"Action": "View", "Rect": self.view_rect(cell), "A": appeared})
+        before = self._visible[prev_cell] if prev_cell is not None else ()
+        parts = [self._snapshot(c, snapshots) for c in self._visible[cell] if c not in before]
+        return b"".join([map_header(3), _VIEW_KEYS[0], _VIEW_ACTION, _VIEW_KEYS[1], _pack(self.view_rect(cell)),
+                         _VIEW_KEYS[2], array_header(sum(n for n, _ in parts)), *(blob for _, blob in parts)])
+
+    def _snapshot(self, cell: int, snapshots: dict[int, tuple[int, bytes]]) -> tuple[int, bytes]:
+        """Everyone in a cell as packed [eid, name, x, y] entries; built once per tick, shared by every View."""
+        found = snapshots.get(cell)
+        if found is None:
+            ents = [self.entities[i] for i in self.occupants[cell]]
+            found = snapshots[cell] = (len(ents), b"".join(_pack([e.eid, e.name, e.x, e.y]) for e in ents))
+        return found

@@ -128,8 +128,7 @@ class MessageLog:
 
         def write(session: Session) -> None:
             session.add(record)
-            for row in extra:
-                session.merge(row)
+            session.add_all(extra)
 
         self.heads[actor] = head
         try:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .actors import Actor, Bus, Message, action
-from .db import ChatLine, Database, PositionCheckpoint
+from .db import ChatLine, Database, upsert_positions
 from .interest import InterestGrid
 from .log import MessageLog
 from .protocol import Code, error, response
@@ -198,23 +198,20 @@ class RoomActor(Actor):
         out = self.grid.flush(self.tick_no, msg["T"])
         for eid, frame in out.views.items():
             self.bus.send_raw(self.by_eid[eid], frame)
-        occupants = self.grid.occupants
-        by_eid = self.by_eid
-        send_raw = self.bus.send_raw
+        occupants, by_eid = self.grid.occupants, self.by_eid
         for cell, frame in out.frames.items():
-            for eid in occupants[cell]:
-                send_raw(by_eid[eid], frame)
+            self.bus.multicast_raw([by_eid[eid] for eid in occupants[cell]], frame)
         self.metrics.observe_tick(self.id, time.perf_counter() - started, len(out.frames))
 
     def on_checkpoint(self, msg: Message) -> None:
         self.checkpoint([a for a in self.avatars.values() if a.moved], msg["T"])
 
     def checkpoint(self, avatars: list[Avatar], t: int) -> None:
-        rows = [PositionCheckpoint(name=a.name, room=self.room.name, x=a.walker.x, y=a.walker.y, t_ms=t) for a in avatars]
+        rows = [{"name": a.name, "room": self.room.name, "x": a.walker.x, "y": a.walker.y, "t_ms": t} for a in avatars]
         for a in avatars:
             a.moved = False
         if rows:
-            self.db.submit_nowait(lambda session: [session.merge(r) for r in rows])
+            self.db.submit_nowait(lambda session: upsert_positions(session, rows))
 
     def checkpoint_all(self, t: int) -> None:
         self.checkpoint(list(self.avatars.values()), t)
