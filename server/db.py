@@ -75,23 +75,27 @@ class PositionCheckpoint(SQLModel, table=True):
     t_ms: int
 
 
+_UPSERTS: dict[str, Any] = {}
+
+
 def upsert_positions(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert or update checkpoints in bulk: one statement per chunk instead of a SELECT and an UPDATE per row."""
+    """Insert or update checkpoints in bulk: one statement, compiled once, run as an executemany."""
     dialect = session.get_bind().dialect.name
-    if dialect not in ("sqlite", "postgresql"):
+    stmt = _UPSERTS.get(dialect)
+    if stmt is None and dialect in ("sqlite", "postgresql"):
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        base = insert(PositionCheckpoint.__table__)
+        stmt = _UPSERTS[dialect] = base.on_conflict_do_update(
+            index_elements=["name"], set_={c: base.excluded[c] for c in ("room", "x", "y", "t_ms")}
+        )
+    if stmt is None:  # another database: the portable, slower way
         for row in rows:
             session.merge(PositionCheckpoint(**row))
         return
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:
-        from sqlalchemy.dialects.postgresql import insert
-    for i in range(0, len(rows), 1000):
-        stmt = insert(PositionCheckpoint).values(rows[i : i + 1000])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["name"], set_={c: stmt.excluded[c] for c in ("room", "x", "y", "t_ms")}
-        )
-        session.execute(stmt)
+    session.connection().execute(stmt, rows)
 
 
 class BadDatabaseURL(Exception):
