@@ -21,9 +21,16 @@ Match = Callable[[Message], bool]
 HandlerFn = Callable[[Message], Awaitable[None] | None]
 
 
-def action(name: str) -> Match:
-    """The common match: the message's Action tag equals name."""
-    return lambda msg: msg.get("Action") == name
+class action:
+    """The common match: the message's Action tag equals name. Actors index these, so dispatch is one lookup."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __call__(self, msg: Message) -> bool:
+        return msg.get("Action") == self.name
 
 
 @dataclass(frozen=True)
@@ -46,12 +53,19 @@ class Actor:
         self.id = actor_id
         self.mailbox: asyncio.Queue[Message] = asyncio.Queue(self.mailbox_size)
         self.handlers: list[Handler] = []
+        self._by_action: dict[str, HandlerFn] = {}
+        self._indexable = True
         self._task: asyncio.Task | None = None
         self.handled = 0
         self.busy = False
 
     def handle(self, name: str, match: Match, fn: HandlerFn) -> None:
         self.handlers.append(Handler(name, match, fn))
+        # Index plain Action matches that no earlier, more general match could shadow: first match still wins.
+        if isinstance(match, action) and self._indexable:
+            self._by_action.setdefault(match.name, fn)
+        else:
+            self._indexable = False
 
     def deliver(self, msg: Message) -> None:
         try:
@@ -93,13 +107,15 @@ class Actor:
 
     async def dispatch(self, msg: Message) -> None:
         self.handled += 1
-        for handler in self.handlers:
-            if handler.match(msg):
-                result = handler.fn(msg)
-                if result is not None:
-                    await result
-                return
-        self.on_unhandled(msg)
+        fn = self._by_action.get(msg.get("Action"))  # type: ignore[arg-type]
+        if fn is None:
+            fn = next((h.fn for h in self.handlers if h.match(msg)), None)
+        if fn is None:
+            self.on_unhandled(msg)
+            return
+        result = fn(msg)
+        if result is not None:
+            await result
 
     def on_unhandled(self, msg: Message) -> None:
         log.warning("%s: no handler for %s", self.id, msg.get("Action"))

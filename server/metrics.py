@@ -51,9 +51,6 @@ class Metrics:
         self.tick_frames: Counter[str] = Counter()
         self._samples: deque[tuple[float, int]] = deque(maxlen=11)
 
-    def count_in(self) -> None:
-        self.messages_in += 1
-
     def observe_tick(self, room: str, seconds: float, frames: int) -> None:
         hist = self.ticks.get(room)
         if hist is None:

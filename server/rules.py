@@ -60,9 +60,10 @@ def check_step(room: RoomMap, x: int, y: int, tx: int, ty: int) -> None:
     dx, dy = tx - x, ty - y
     if abs(dx) > 1 or abs(dy) > 1:
         raise Refused(Code.MOVE_TOO_FAR, f"({tx}, {ty}) is {max(abs(dx), abs(dy))} tiles away; one step at a time")
-    if room.blocked[ty, tx]:
+    rows = room.rows
+    if rows[ty][tx]:
         raise Refused(Code.MOVE_BLOCKED, f"({tx}, {ty}) is blocked")
-    if dx and dy and (room.blocked[y, tx] or room.blocked[ty, x]):
+    if dx and dy and (rows[y][tx] or rows[ty][x]):
         raise Refused(Code.MOVE_THROUGH_WALL, f"cannot cut the corner to ({tx}, {ty}) through a wall")
 
 

@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Coroutine
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -143,7 +143,9 @@ class Connection:
             async for data in self.ws:
                 # Closing: keep reading and discard, so the client's close frame is seen and the close is clean.
                 if not self.closing:
-                    await self.on_frame(data)
+                    waiting = self.on_frame(data)
+                    if waiting is not None:
+                        await waiting
         except ConnectionClosed:  # the client vanished without a close frame: an everyday event for a server
             pass
         finally:
@@ -160,18 +162,33 @@ class Connection:
         self.strikes += 1
         return False
 
-    async def on_frame(self, data: bytes | str) -> None:
-        self.server.metrics.count_in()
+    def on_frame(self, data: bytes | str) -> Coroutine[Any, Any, None] | None:
+        """Handle one frame. Game traffic (moves, chat) is handed to the room at once; requests that must wait
+        (hashing a password, asking the accounts actor) come back as a coroutine that serve() awaits, so one
+        connection's requests are still handled in order."""
+        metrics = self.server.metrics
+        metrics.messages_in += 1
         if not self.allow():
-            self.server.metrics.errors[Code.RATE_LIMITED] += 1
+            metrics.errors[Code.RATE_LIMITED] += 1
             if self.strikes > self.config.flood_strikes:
                 log.info("closing %s: flood", self.describe())
                 self.close(1008, "flood: too many requests")
             else:
                 self.send(error(Code.RATE_LIMITED, f"slow down: at most {self.config.rate:g} requests per second"))
-            return
+            return None
         try:
             msg = protocol.decode(data)
+            if self.player is not None and msg["Action"] in ROUTED:
+                self.route(msg)
+                return None
+        except ProtocolError as exc:
+            metrics.errors[exc.code] += 1
+            self.send(exc.frame())
+            return None
+        return self._dispatch_reporting(msg)
+
+    async def _dispatch_reporting(self, msg: Message) -> None:
+        try:
             await self.dispatch(msg)
         except ProtocolError as exc:
             self.server.metrics.errors[exc.code] += 1
@@ -210,9 +227,16 @@ class Connection:
             self.player = None
             self.send(response(msg))
             return
-        # Rebuild the request from its schema: the sender cannot smuggle in Player, T or anything else.
+        self.route(msg)
+
+    def route(self, msg: Message) -> None:
+        """Pass a game request to the player's room, rebuilt from its schema: the sender cannot smuggle in
+        Player, T or anything else, and the time is the server's."""
+        action, ref = msg["Action"], msg.get("Id")
         routed = {k: msg[k] for k in protocol.ACTIONS[action] if k in msg}
-        routed.update(Action=action, Player=self.player.name, T=now_ms())
+        routed["Action"] = action
+        routed["Player"] = self.player.name
+        routed["T"] = now_ms()
         if ref is not None:
             routed["Id"] = ref
         try:

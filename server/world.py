@@ -65,6 +65,7 @@ class RoomMap:
     portal_at: dict[tuple[int, int], Portal] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.rows: list[list[bool]] = self.blocked.tolist()  # the same grid as plain lists, for the hot checks
         for portal in self.portals:
             for y in range(portal.y0, portal.y1):
                 for x in range(portal.x0, portal.x1):
