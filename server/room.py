@@ -183,6 +183,13 @@ class RoomActor(Actor):
         self.bus.send(player_id(msg["To"]), {"Action": "Whisper", "From": avatar.name, "To": msg["To"], "Text": text, "T": msg["T"]})
         self.bus.send(player_id(avatar.name), response(msg, To=msg["To"]))
 
+    def on_handler_error(self, msg: Message) -> None:
+        """A bug, not the player's fault: say so to whoever asked, and keep the room running."""
+        if msg.get("Player") and msg.get("Action") not in ("Tick", "Checkpoint", "Enter", "Leave"):
+            self.metrics.errors[Code.INTERNAL] += 1
+            self.bus.send(player_id(msg["Player"]), error(Code.INTERNAL, "the server failed on this request; "
+                                                           "it had no effect", msg.get("Id")))
+
     def refuse(self, name: str, no: Refused, msg: Message, **extra: Any) -> None:
         self.metrics.errors[no.code] += 1
         self.bus.send(player_id(name), error(no.code, no.message, msg.get("Id"), **extra))

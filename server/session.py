@@ -196,6 +196,10 @@ class Connection:
         except Refused as no:
             self.server.metrics.errors[no.code] += 1
             self.send(error(no.code, no.message, msg.get("Id")))
+        except (asyncio.TimeoutError, LookupError, MailboxFull):
+            log.exception("%s: %s failed", self.describe(), msg["Action"])
+            self.server.metrics.errors[Code.INTERNAL] += 1
+            self.send(error(Code.INTERNAL, "the server could not complete this request; try again", msg.get("Id")))
 
     async def dispatch(self, msg: Message) -> None:
         action, ref = msg["Action"], msg.get("Id")

@@ -182,3 +182,42 @@ async def test_a_client_that_stops_reading_is_dropped(db_url):
             await t.close()
     finally:
         await srv.stop()
+
+
+async def test_a_failing_handler_answers_internal_and_the_room_goes_on(server, connect, bystander, monkeypatch):
+    alice = await connect("alice")
+    room = server.rooms["plaza"]
+
+    def broken(msg):
+        raise RuntimeError("a bug in a handler")
+
+    monkeypatch.setitem(room._by_action, "Who", broken)
+    with pytest.raises(ServerError) as exc:
+        await alice.request("Who")
+    assert exc.value.code == "INTERNAL"
+    assert (await alice.chat("the room still works"))["Seq"] >= 1
+
+
+async def test_a_full_room_mailbox_answers_busy(server, connect, bystander):
+    """A room that cannot keep up refuses new requests with BUSY instead of queueing without bound."""
+    alice = await connect("alice")
+    room = server.rooms["plaza"]
+    release = asyncio.Event()
+    stalled = asyncio.Event()
+
+    async def slow_who(msg):
+        stalled.set()
+        await release.wait()
+
+    room._by_action["Who"] = slow_who
+    await alice.send("Who", Id="stall")
+    await asyncio.wait_for(stalled.wait(), 2)
+    room.mailbox = asyncio.Queue(3)  # a small mailbox; the stalled actor reads it once released
+    pending = [asyncio.ensure_future(alice.chat(f"queued {i}")) for i in range(6)]
+    await asyncio.sleep(0.3)
+    release.set()
+    results = await asyncio.gather(*pending, return_exceptions=True)
+    busy = [r for r in results if isinstance(r, ServerError)]
+    assert busy and all(r.code == "BUSY" for r in busy)
+    assert len(busy) >= 3  # at most three fitted (a tick may take a place too)
+    assert all(r["Action"] == "Chat-Response" for r in results if not isinstance(r, Exception))
