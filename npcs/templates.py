@@ -1,0 +1,96 @@
+"""Prompt templates: TOML files that give a system prompt, a user prompt and the model options of one NPC task.
+
+    id = "joker-joke@1"
+    system = "You are the Joker of Llama Land. ..."
+    user = "Tell a joke about {topic}, on one line."
+    max_tokens = 48
+    temperature = 0.0
+    grammar = 'root ::= [^\\n]+'           # optional GBNF; or grammar_file = "joke.gbnf"
+
+Placeholders are `{name}`; `{{` and `}}` are literal braces. Values are inserted as plain text, once: a player
+who types "{persona}" into a petition gets those characters, not another variable.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([a-z_][a-z0-9_]*)\}")
+KNOWN_KEYS = {"id", "system", "user", "max_tokens", "temperature", "top_k", "top_p", "grammar", "grammar_file"}
+
+
+class TemplateError(Exception):
+    pass
+
+
+def placeholders(text: str) -> set[str]:
+    return {m.group(1) for m in PLACEHOLDER.finditer(text) if m.group(1)}
+
+
+def fill(text: str, values: dict[str, str]) -> str:
+    def sub(m: re.Match) -> str:
+        if m.group(0) == "{{":
+            return "{"
+        if m.group(0) == "}}":
+            return "}"
+        return str(values[m.group(1)])
+
+    return PLACEHOLDER.sub(sub, text)
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    id: str
+    system: str
+    user: str
+    max_tokens: int = 64
+    temperature: float = 0.0
+    top_k: int = 40
+    top_p: float = 0.95
+    grammar: str | None = None
+
+    @property
+    def variables(self) -> set[str]:
+        return placeholders(self.system) | placeholders(self.user)
+
+    def messages(self, **values: Any) -> list[dict[str, str]]:
+        """The chat messages for these values. Every placeholder needs a value; no value may be left over."""
+        missing = self.variables - values.keys()
+        extra = values.keys() - self.variables
+        if missing or extra:
+            raise TemplateError(f"template {self.id}: missing {sorted(missing)}, unknown {sorted(extra)}")
+        strings = {k: str(v) for k, v in values.items()}
+        return [{"role": "system", "content": fill(self.system, strings)},
+                {"role": "user", "content": fill(self.user, strings)}]
+
+
+def load_template(path: str | Path) -> PromptTemplate:
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise TemplateError(f"{path}: {exc}") from None
+    unknown = doc.keys() - KNOWN_KEYS
+    if unknown:
+        raise TemplateError(f"{path}: unknown keys {sorted(unknown)} (known: {sorted(KNOWN_KEYS)})")
+    for key in ("id", "system", "user"):
+        if not isinstance(doc.get(key), str) or not doc[key].strip():
+            raise TemplateError(f"{path}: needs a non-empty string {key!r}")
+    grammar = doc.get("grammar")
+    if "grammar_file" in doc:
+        try:
+            grammar = (path.parent / doc["grammar_file"]).read_text()
+        except OSError as exc:
+            raise TemplateError(f"{path}: grammar_file: {exc}") from None
+    try:
+        return PromptTemplate(
+            id=doc["id"], system=doc["system"], user=doc["user"], max_tokens=int(doc.get("max_tokens", 64)),
+            temperature=float(doc.get("temperature", 0.0)), top_k=int(doc.get("top_k", 40)),
+            top_p=float(doc.get("top_p", 0.95)), grammar=grammar,
+        )
+    except (TypeError, ValueError) as exc:
+        raise TemplateError(f"{path}: {exc}") from None

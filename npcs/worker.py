@@ -1,0 +1,256 @@
+"""Inference in a supervised child process: one llama.cpp model per worker, one job at a time.
+
+Why a process: llama.cpp runs native code that can crash the whole process (an invalid grammar segfaults), and a
+model is not thread-safe. A crash or a hang here costs one job, which the caller refunds or retries, never the
+world server. The parent side (`WorkerProcess`) is asyncio-friendly: it waits on the pipe with the event loop's
+reader callbacks, so the loop never blocks.
+
+A job is a plain dict: messages (chat roles), max_tokens, temperature, top_k, top_p, seed, optional GBNF grammar,
+optional persona key. The result carries everything a receipt needs: the rendered prompt, prompt and output token
+ids, the output text, timings, and the build it ran on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import time
+from collections import OrderedDict
+from typing import Any
+
+log = logging.getLogger("llama_land.worker")
+
+PERSONA_STATES = 16  # saved persona prefixes per worker (a few MB each for the default model)
+
+
+class JobFailed(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class WorkerCrashed(JobFailed):
+    pass
+
+
+# --- the child process ----------------------------------------------------------------------------------------
+
+
+def _build_info(llama_cpp: Any) -> dict[str, str]:
+    info = llama_cpp.llama_print_system_info()
+    return {"llama_cpp_python": llama_cpp.__version__,
+            "system": info.decode() if isinstance(info, bytes) else str(info)}
+
+
+class _Engine:
+    """Lives in the worker process only."""
+
+    def __init__(self, model_path: str, n_threads: int, n_ctx: int, n_batch: int):
+        import llama_cpp
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self.llama_cpp = llama_cpp
+        self.llm = llama_cpp.Llama(model_path=model_path, n_ctx=n_ctx, n_threads=n_threads,
+                                   n_threads_batch=n_threads, n_batch=n_batch, verbose=False, seed=0)
+        meta = self.llm.metadata
+        eos = self.llm.detokenize([self.llm.token_eos()]).decode(errors="replace")
+        bos = self.llm.detokenize([self.llm.token_bos()]).decode(errors="replace")
+        self.formatter = Jinja2ChatFormatter(meta["tokenizer.chat_template"], eos_token=eos, bos_token=bos,
+                                             add_generation_prompt=True)
+        self.system_formatter = Jinja2ChatFormatter(meta["tokenizer.chat_template"], eos_token=eos, bos_token=bos,
+                                                    add_generation_prompt=False)
+        self.stop_ids = {self.llm.token_eos()}
+        im_end = self.llm.tokenize(b"<|im_end|>", add_bos=False, special=True)
+        if len(im_end) == 1:
+            self.stop_ids.add(im_end[0])
+        self.personas: OrderedDict[str, tuple[list[int], Any]] = OrderedDict()
+        self.build = _build_info(llama_cpp)
+
+    def render(self, messages: list[dict[str, str]]) -> str:
+        return self.formatter(messages=messages).prompt
+
+    def tokens(self, text: str) -> list[int]:
+        return self.llm.tokenize(text.encode(), add_bos=False, special=True)
+
+    def _use_persona(self, key: str, system: dict[str, str], tokens: list[int]) -> int:
+        """Make the KV cache start with this persona's system prompt; returns how many tokens were reused."""
+        llm = self.llm
+        cached = self.personas.get(key)
+        if cached is None:
+            prefix = self.tokens(self.system_formatter(messages=[system]).prompt)
+            if tokens[: len(prefix)] != prefix:
+                return 0  # the template does not split cleanly at the system prompt: no reuse
+            llm.reset()
+            llm.eval(prefix)
+            self.personas[key] = cached = (prefix, llm.save_state())
+            while len(self.personas) > PERSONA_STATES:
+                self.personas.popitem(last=False)
+            return 0
+        self.personas.move_to_end(key)
+        prefix, state = cached
+        if tokens[: len(prefix)] != prefix:
+            return 0
+        if llm.n_tokens < len(prefix) or list(llm.input_ids[: len(prefix)]) != prefix:
+            llm.load_state(state)
+        return len(prefix)
+
+    def run(self, job: dict[str, Any]) -> dict[str, Any]:
+        llm = self.llm
+        started = time.perf_counter()
+        prompt = self.render(job["messages"])
+        tokens = self.tokens(prompt)
+        max_tokens = job["max_tokens"]
+        if len(tokens) + max_tokens > llm.n_ctx():
+            raise JobFailed("PROMPT_TOO_LONG", f"prompt is {len(tokens)} tokens; with {max_tokens} to generate it "
+                                               f"exceeds the context of {llm.n_ctx()}")
+        reused = 0
+        if job.get("persona"):
+            reused = self._use_persona(job["persona"], job["messages"][0], tokens)
+        grammar = None
+        if job.get("grammar"):
+            grammar = self.llama_cpp.LlamaGrammar.from_string(job["grammar"], verbose=False)
+        llm.set_seed(job["seed"])
+        out: list[int] = []
+        first = None
+        gen = llm.generate(tokens, top_k=job["top_k"], top_p=job["top_p"], temp=job["temperature"],
+                           repeat_penalty=1.0, grammar=grammar, reset=True)
+        for tok in gen:
+            if first is None:
+                first = time.perf_counter()
+            if tok in self.stop_ids:
+                break
+            out.append(tok)
+            if len(out) >= max_tokens:
+                break
+        done = time.perf_counter()
+        first = first or done
+        return {
+            "id": job["id"], "ok": True, "prompt": prompt, "prompt_tokens": tokens, "output_tokens": out,
+            "text": llm.detokenize(out).decode("utf-8", errors="replace"), "reused_tokens": reused,
+            "ttft_ms": (first - started) * 1000, "gen_ms": (done - first) * 1000,
+            "total_ms": (done - started) * 1000, "build": self.build,
+        }
+
+
+def worker_main(conn: Any, model_path: str, n_threads: int, n_ctx: int, n_batch: int) -> None:
+    try:
+        engine = _Engine(model_path, n_threads, n_ctx, n_batch)
+    except Exception as exc:  # reported to the parent, which names the model file
+        conn.send({"ready": False, "message": f"{type(exc).__name__}: {exc}"})
+        return
+    conn.send({"ready": True, "build": engine.build, "n_ctx": engine.llm.n_ctx()})
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        try:
+            result = engine.run(job)
+        except JobFailed as exc:
+            result = {"id": job["id"], "ok": False, "code": exc.code, "message": exc.message}
+        except Exception as exc:
+            result = {"id": job["id"], "ok": False, "code": "INFERENCE_FAILED", "message": f"{type(exc).__name__}: {exc}"}
+        conn.send(result)
+
+
+# --- the parent side ------------------------------------------------------------------------------------------
+
+
+class WorkerProcess:
+    """One supervised worker. `run` one job at a time; a crash or timeout fails that job and restarts the worker."""
+
+    def __init__(self, model_path: str, n_threads: int = 1, n_ctx: int = 2048, n_batch: int = 256, name: str = "w0"):
+        self.model_path, self.n_threads, self.n_ctx, self.n_batch = model_path, n_threads, n_ctx, n_batch
+        self.name = name
+        self.proc: multiprocessing.process.BaseProcess | None = None
+        self.conn: Any = None
+        self._waiting: asyncio.Future | None = None
+        self.build: dict[str, str] = {}
+        self.restarts = 0
+        self.jobs = 0
+
+    async def start(self, timeout: float = 60.0) -> None:
+        ctx = multiprocessing.get_context("spawn")  # no fork: the parent has threads and an event loop
+        parent, child = ctx.Pipe()
+        self.proc = ctx.Process(target=worker_main, args=(child, self.model_path, self.n_threads, self.n_ctx,
+                                                            self.n_batch), name=f"llama-land-{self.name}", daemon=True)
+        self.proc.start()
+        child.close()  # so a dead worker shows as EOF on our end
+        self.conn = parent
+        loop = asyncio.get_running_loop()
+        self._waiting = loop.create_future()
+        loop.add_reader(parent.fileno(), self._readable)
+        try:
+            hello = await asyncio.wait_for(self._waiting, timeout)
+        except (asyncio.TimeoutError, JobFailed):
+            self.kill()
+            raise JobFailed("WORKER_START_FAILED", f"inference worker for {self.model_path} did not start") from None
+        if not hello.get("ready"):
+            self.kill()
+            raise JobFailed("WORKER_START_FAILED", f"cannot load model {self.model_path}: {hello.get('message')}")
+        self.build = hello["build"]
+
+    def _readable(self) -> None:
+        fut = self._waiting
+        try:
+            msg = self.conn.recv()
+        except (EOFError, OSError):
+            self._detach()
+            if fut is not None and not fut.done():
+                fut.set_exception(WorkerCrashed("WORKER_CRASHED", f"inference worker {self.name} died "
+                                                                  f"(exit code {self.proc.exitcode if self.proc else '?'})"))
+            return
+        if fut is not None and not fut.done():
+            fut.set_result(msg)
+
+    def _detach(self) -> None:
+        if self.conn is not None:
+            try:
+                asyncio.get_running_loop().remove_reader(self.conn.fileno())
+            except (ValueError, OSError):
+                pass
+            self.conn.close()
+            self.conn = None
+
+    def kill(self) -> None:
+        self._detach()
+        if self.proc is not None and self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(5)
+        self.proc = None
+
+    async def run(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
+        if self.conn is None:
+            self.restarts += 1
+            await self.start()
+        loop = asyncio.get_running_loop()
+        self._waiting = loop.create_future()
+        self.conn.send(job)
+        self.jobs += 1
+        try:
+            result = await asyncio.wait_for(self._waiting, timeout)
+        except asyncio.TimeoutError:
+            self.kill()  # a hung worker is replaced; its job is the caller's to refund or retry
+            raise JobFailed("WORKER_TIMEOUT", f"inference took longer than {timeout:g}s") from None
+        except WorkerCrashed:
+            self.kill()
+            raise
+        finally:
+            self._waiting = None
+        if not result.get("ok"):
+            raise JobFailed(result["code"], result["message"])
+        return result
+
+    async def stop(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+        if self.proc is not None:
+            await asyncio.to_thread(self.proc.join, 5)
+        self.kill()
