@@ -109,6 +109,11 @@ class InferenceEngine:
         return next((i + 1 for i, q in enumerate(waiting) if q.request.request_id == request_id), None)
 
     async def infer(self, request: InferenceRequest) -> Inference:
+        future, _ = self.submit(request)
+        return await future
+
+    def submit(self, request: InferenceRequest) -> tuple[asyncio.Future, int]:
+        """Queue a request; returns the future of its Inference and its 1-based place in the queue."""
         t = request.template
         job = {"messages": t.messages(**request.values), "max_tokens": t.max_tokens, "temperature": t.temperature,
                "top_k": t.top_k, "top_p": t.top_p, "seed": seed_for(request.request_id), "grammar": t.grammar,
@@ -118,7 +123,11 @@ class InferenceEngine:
             self.queue.put_nowait(_Queued(request.priority, next(self._seq), request, job, future, time.perf_counter()))
         except asyncio.QueueFull:
             raise QueueFull("QUEUE_FULL", f"the inference queue is full ({self.queue.maxsize} waiting)") from None
-        return await future
+        return future, self.position(request.request_id) or 1
+
+    @property
+    def busy_workers(self) -> int:
+        return sum(1 for w in self.workers if w._waiting is not None)
 
     async def _serve(self, worker: WorkerProcess) -> None:
         while True:
@@ -128,15 +137,20 @@ class InferenceEngine:
             queue_ms = (time.perf_counter() - item.queued_at) * 1000
             try:
                 result = await self._run(worker, item.job)
-                receipt = make_receipt(item.job, result, requester=item.request.requester,
-                                       request_id=item.request.request_id, template_id=item.request.template.id,
-                                       model_path=self.model_path, model_sha256=self.model_sha256, queue_ms=queue_ms)
-                await self.db.submit(lambda session, r=receipt: session.add(r))
+            except asyncio.CancelledError:  # shutting down mid-job: the caller must hear, to refund
+                if not item.future.done():
+                    item.future.set_exception(JobFailed("SHUTDOWN", "the server is shutting down"))
+                raise
             except JobFailed as exc:
                 self.stats.failed += 1
                 if not item.future.done():
                     item.future.set_exception(exc)
                 continue
+            try:
+                receipt = make_receipt(item.job, result, requester=item.request.requester,
+                                       request_id=item.request.request_id, template_id=item.request.template.id,
+                                       model_path=self.model_path, model_sha256=self.model_sha256, queue_ms=queue_ms)
+                await self.db.submit(lambda session, r=receipt: session.add(r))
             except Exception as exc:  # a bug: fail this job, keep serving
                 log.exception("inference job %s failed", item.job["id"])
                 self.stats.failed += 1

@@ -44,17 +44,15 @@ def _build_info(llama_cpp: Any) -> dict[str, str]:
             "system": info.decode() if isinstance(info, bytes) else str(info)}
 
 
-class _Engine:
-    """Lives in the worker process only."""
+class PromptRenderer:
+    """The model's own chat template and tokenizer. The worker renders and tokenizes prompts with it; the herd
+    uses a vocab-only copy (no weights, loads in milliseconds) to count a quote's real prompt tokens."""
 
-    def __init__(self, model_path: str, n_threads: int, n_ctx: int, n_batch: int):
-        import llama_cpp
+    def __init__(self, llm: Any):
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        self.llama_cpp = llama_cpp
-        self.llm = llama_cpp.Llama(model_path=model_path, n_ctx=n_ctx, n_threads=n_threads,
-                                   n_threads_batch=n_threads, n_batch=n_batch, verbose=False, seed=0)
-        meta = self.llm.metadata
+        self.llm = llm
+        meta = llm.metadata
         eos = self.llm.detokenize([self.llm.token_eos()]).decode(errors="replace")
         bos = self.llm.detokenize([self.llm.token_bos()]).decode(errors="replace")
         self.formatter = Jinja2ChatFormatter(meta["tokenizer.chat_template"], eos_token=eos, bos_token=bos,
@@ -65,14 +63,34 @@ class _Engine:
         im_end = self.llm.tokenize(b"<|im_end|>", add_bos=False, special=True)
         if len(im_end) == 1:
             self.stop_ids.add(im_end[0])
-        self.personas: OrderedDict[str, tuple[list[int], Any]] = OrderedDict()
-        self.build = _build_info(llama_cpp)
+
+    @classmethod
+    def vocab_only(cls, model_path: str) -> "PromptRenderer":
+        import llama_cpp
+
+        return cls(llama_cpp.Llama(model_path=model_path, vocab_only=True, verbose=False))
 
     def render(self, messages: list[dict[str, str]]) -> str:
         return self.formatter(messages=messages).prompt
 
     def tokens(self, text: str) -> list[int]:
         return self.llm.tokenize(text.encode(), add_bos=False, special=True)
+
+    def count(self, messages: list[dict[str, str]]) -> int:
+        return len(self.tokens(self.render(messages)))
+
+
+class _Engine(PromptRenderer):
+    """Lives in the worker process only."""
+
+    def __init__(self, model_path: str, n_threads: int, n_ctx: int, n_batch: int):
+        import llama_cpp
+
+        self.llama_cpp = llama_cpp
+        super().__init__(llama_cpp.Llama(model_path=model_path, n_ctx=n_ctx, n_threads=n_threads,
+                                         n_threads_batch=n_threads, n_batch=n_batch, verbose=False, seed=0))
+        self.personas: OrderedDict[str, tuple[list[int], Any]] = OrderedDict()
+        self.build = _build_info(llama_cpp)
 
     def _use_persona(self, key: str, system: dict[str, str], tokens: list[int]) -> int:
         """Make the KV cache start with this persona's system prompt; returns how many tokens were reused."""

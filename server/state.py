@@ -102,4 +102,8 @@ def state_for(actor_id: str) -> ActorState:
         return AccountsState()
     if actor_id.startswith("room:"):
         return RoomState()
+    if actor_id.startswith("token:"):
+        from .ledger import TokenState  # the ledger module builds on this one
+
+        return TokenState()
     raise KeyError(f"no logged state for actor {actor_id!r}")
