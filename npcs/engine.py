@@ -29,6 +29,19 @@ class QueueFull(JobFailed):
     pass
 
 
+@dataclass(frozen=True)
+class InferenceConfig:
+    """How a server runs inference. Size workers x threads to the cores the game loop leaves free: llama.cpp's
+    threads spin, and two processes that each claim every core slow each other down catastrophically."""
+
+    model_path: str
+    workers: int = 1
+    threads: int = 1
+    n_ctx: int = 2048
+    queue_size: int = 64
+    timeout: float = 30.0
+
+
 @dataclass
 class InferenceRequest:
     template: PromptTemplate
@@ -127,7 +140,7 @@ class InferenceEngine:
 
     @property
     def busy_workers(self) -> int:
-        return sum(1 for w in self.workers if w._waiting is not None)
+        return sum(1 for w in self.workers if w.busy)
 
     async def _serve(self, worker: WorkerProcess) -> None:
         while True:

@@ -94,3 +94,49 @@ def load_template(path: str | Path) -> PromptTemplate:
         )
     except (TypeError, ValueError) as exc:
         raise TemplateError(f"{path}: {exc}") from None
+
+
+# llama-cpp-python's LlamaGrammar only stores the text; llama.cpp parses it when a sampler is built, and an
+# invalid grammar gives a NULL sampler that crashes generation. So the probe builds that sampler.
+GRAMMAR_PROBE = """
+import sys, llama_cpp
+llm = llama_cpp.Llama(model_path=sys.argv[1], vocab_only=True, verbose=False)
+sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, sys.stdin.read().encode(), b"root")
+if not sampler:
+    sys.exit(3)
+llama_cpp.llama_sampler_free(sampler)
+"""
+
+
+def validate_grammar(grammar: str, model_path: str) -> str | None:
+    """None if llama.cpp accepts the GBNF grammar, else why not. Runs in a throwaway child process: an invalid
+    grammar can crash llama.cpp outright, and a world with one must fail to load, not take the server down."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", GRAMMAR_PROBE, model_path], input=grammar, capture_output=True,
+                            text=True, timeout=60)
+    if result.returncode == 0:
+        return None
+    if result.returncode == 3:
+        lines = [ln for ln in result.stderr.splitlines() if "parse" in ln.lower() or "error" in ln.lower()]
+        return "llama.cpp cannot parse it" + (f": {lines[0].strip()}" if lines else "")
+    if result.returncode < 0:
+        return f"llama.cpp crashed parsing it (signal {-result.returncode})"
+    return result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit code {result.returncode}"
+
+
+def load_templates(folder: str | Path, model_path: str) -> dict[str, PromptTemplate]:
+    """Every *.toml in folder, by id; grammars checked against model_path's vocabulary. No folder, no templates."""
+    folder = Path(folder)
+    out: dict[str, PromptTemplate] = {}
+    for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
+        template = load_template(path)
+        if template.id in out:
+            raise TemplateError(f"{path}: template id {template.id!r} is used twice")
+        if template.grammar:
+            why = validate_grammar(template.grammar, model_path)
+            if why:
+                raise TemplateError(f"{path}: grammar rejected: {why}")
+        out[template.id] = template
+    return out

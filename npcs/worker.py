@@ -13,11 +13,13 @@ ids, the output text, timings, and the build it ran on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
 import multiprocessing
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Iterator
 
 log = logging.getLogger("llama_land.worker")
 
@@ -44,6 +46,34 @@ def _build_info(llama_cpp: Any) -> dict[str, str]:
             "system": info.decode() if isinstance(info, bytes) else str(info)}
 
 
+def quiet_llama_cpp() -> None:
+    """llama.cpp's messages go through llama-cpp-python's "llama-cpp-python" logger, which is left unset until a
+    model finishes loading; set it so loading chatter stays out of the server's output. Errors still show."""
+    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
+
+
+_llama_log = logging.getLogger("llama_land.llama_cpp")
+
+
+def _to_debug_log(level: int, text: bytes, user_data: Any) -> None:
+    _llama_log.debug("%s", text.decode("utf-8", errors="replace").rstrip())
+
+
+@contextlib.contextmanager
+def llama_cpp_log_as_debug() -> Iterator[None]:
+    """While loading a vocab-only model, llama.cpp reports at *error* level that it has no training context
+    (true, and harmless: no weights, no context). Send its log to our debug log for that moment only."""
+    import llama_cpp
+    from llama_cpp import _logger
+
+    callback = llama_cpp.llama_log_callback(_to_debug_log)
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+    try:
+        yield
+    finally:
+        llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
+
+
 class PromptRenderer:
     """The model's own chat template and tokenizer. The worker renders and tokenizes prompts with it; the herd
     uses a vocab-only copy (no weights, loads in milliseconds) to count a quote's real prompt tokens."""
@@ -68,7 +98,9 @@ class PromptRenderer:
     def vocab_only(cls, model_path: str) -> "PromptRenderer":
         import llama_cpp
 
-        return cls(llama_cpp.Llama(model_path=model_path, vocab_only=True, verbose=False))
+        quiet_llama_cpp()
+        with llama_cpp_log_as_debug():
+            return cls(llama_cpp.Llama(model_path=model_path, vocab_only=True, verbose=False))
 
     def render(self, messages: list[dict[str, str]]) -> str:
         return self.formatter(messages=messages).prompt
@@ -86,6 +118,7 @@ class _Engine(PromptRenderer):
     def __init__(self, model_path: str, n_threads: int, n_ctx: int, n_batch: int):
         import llama_cpp
 
+        quiet_llama_cpp()
         self.llama_cpp = llama_cpp
         super().__init__(llama_cpp.Llama(model_path=model_path, n_ctx=n_ctx, n_threads=n_threads,
                                          n_threads_batch=n_threads, n_batch=n_batch, verbose=False, seed=0))
@@ -207,6 +240,8 @@ class WorkerProcess:
         except (asyncio.TimeoutError, JobFailed):
             self.kill()
             raise JobFailed("WORKER_START_FAILED", f"inference worker for {self.model_path} did not start") from None
+        finally:
+            self._waiting = None
         if not hello.get("ready"):
             self.kill()
             raise JobFailed("WORKER_START_FAILED", f"cannot load model {self.model_path}: {hello.get('message')}")
@@ -240,6 +275,10 @@ class WorkerProcess:
             self.proc.kill()
             self.proc.join(5)
         self.proc = None
+
+    @property
+    def busy(self) -> bool:
+        return self._waiting is not None
 
     async def run(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
         if self.conn is None:

@@ -17,10 +17,15 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from npcs.engine import InferenceConfig, InferenceEngine
+from npcs.herd import HerdActor
+from npcs.templates import load_templates
+
 from . import protocol
 from .accounts import AccountsActor, hash_password
 from .actors import Actor, LocalBus, MailboxFull
 from .db import Database, PositionCheckpoint
+from .ledger import TokenActor
 from .log import MessageLog
 from .metrics import Metrics
 from .room import RoomActor
@@ -32,7 +37,7 @@ log = logging.getLogger("llama_land.server")
 
 class Server:
     def __init__(self, world: World, db_url: str, host: str = "127.0.0.1", port: int = 8765,
-                 session_config: SessionConfig | None = None):
+                 session_config: SessionConfig | None = None, inference: "InferenceConfig | None" = None):
         self.world = world
         self.db_url = db_url
         self.host, self.requested_port = host, port
@@ -43,6 +48,9 @@ class Server:
         self.connections: set[Connection] = set()
         self.rooms: dict[str, RoomActor] = {}
         self.actors: list[Actor] = []
+        self.inference = inference
+        self.engine: InferenceEngine | None = None
+        self.herd: HerdActor | None = None
         self._tasks: set[asyncio.Task] = set()
         self._ws: WSServer | None = None
 
@@ -66,15 +74,20 @@ class Server:
         self.db.start()
         self.log = MessageLog(self.db)
         accounts = AccountsActor(self.bus, self.log)
+        self.ledger = TokenActor("wAR", self.bus, self.log)
         self.rooms = {name: RoomActor(self.world, room, self.bus, self.log, self.db, self.metrics)
                       for name, room in self.world.rooms.items()}
-        self.actors = [accounts, *self.rooms.values()]
+        self.actors = [accounts, self.ledger, *self.rooms.values()]
+        if self.inference is not None:
+            await self._start_inference(self.inference)
         for actor in self.actors:
             self.bus.register(actor)
             actor.start()
         t = now_ms()
         for room in self.rooms.values():
             await room.open(t)
+        if self.herd is not None:
+            await self.herd.open(t)  # refunds fees of jobs a crash left unfinished
         # Login with an unknown name costs the same scrypt work as a wrong password.
         self.dummy_hash = await asyncio.to_thread(hash_password, "no such account", self.session_config.scrypt_n)
         self._ws = await serve(
@@ -86,10 +99,21 @@ class Server:
         self.spawn(self._housekeeping())
         log.info("serving %s on %s (db %s)", self.world.name, self.url, self.db.engine.url.render_as_string(True))
 
+    async def _start_inference(self, cfg: "InferenceConfig") -> None:
+        """Model checked, grammars validated, workers up: any failure here stops the start with a clear error."""
+        templates = await asyncio.to_thread(load_templates, self.world.root / "templates", cfg.model_path)
+        self.engine = InferenceEngine(cfg.model_path, self.db, cfg.workers, cfg.threads, cfg.n_ctx, cfg.queue_size,
+                                      cfg.timeout)
+        await self.engine.start()
+        self.herd = HerdActor(self.bus, self.engine, templates)
+        self.actors.append(self.herd)
+
     async def stop(self) -> None:
         if self._ws is not None:
             self._ws.close()
             await self._ws.wait_closed()
+        if self.herd is not None:
+            await self.herd.drain()  # queued jobs fail and are refunded while the ledger still runs
         for task in list(self._tasks):
             task.cancel()
         t = now_ms()

@@ -34,6 +34,10 @@ def raise_open_file_limit() -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
+    from npcs.models import ModelError
+    from npcs.templates import TemplateError
+    from npcs.worker import JobFailed
+
     from .app import Server
     from .session import SessionConfig
     from .world import WorldError, load_world
@@ -44,13 +48,22 @@ def cmd_serve(args: argparse.Namespace) -> None:
         fail(f"bad world: {exc}")
     config = SessionConfig(grace_s=args.grace, scrypt_n=args.scrypt_n)
     raise_open_file_limit()
+    inference = None
+    if not args.no_inference:
+        from npcs.engine import InferenceConfig
+        from npcs.models import default_model_path
+
+        inference = InferenceConfig(model_path=str(args.model or default_model_path()),
+                                    workers=args.inference_workers, threads=args.inference_threads)
 
     async def run() -> None:
         try:
-            server = Server(world, args.db, args.host, args.port, config)
+            server = Server(world, args.db, args.host, args.port, config, inference)
             await server.start()
         except BadDatabaseURL as exc:
             fail(f"bad --db URL: {exc}")
+        except (ModelError, TemplateError, JobFailed) as exc:
+            fail(f"cannot start inference: {exc}")
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 fail(f"cannot listen on {args.host}:{args.port}: the port is already in use")
@@ -160,6 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765, help="port to listen on (default: 8765)")
     serve.add_argument("--grace", type=float, default=30.0, help="seconds a dropped player's avatar waits (default: 30)")
     serve.add_argument("--scrypt-n", type=int, default=2**14, help="scrypt cost for new passwords (default: 16384)")
+    cores = os.cpu_count() or 2
+    serve.add_argument("--model", type=Path, help="GGUF model file (default: the installed default model)")
+    serve.add_argument("--inference-workers", type=int, default=max(1, cores - 1),
+                       help=f"inference worker processes (default: cores - 1 = {max(1, cores - 1)}, leaving a core "
+                            "for the game loop)")
+    serve.add_argument("--inference-threads", type=int, default=1, help="threads per inference worker (default: 1)")
+    serve.add_argument("--no-inference", action="store_true", help="serve without NPC inference (no model needed)")
     serve.set_defaults(fn=cmd_serve)
 
     replay = sub.add_parser("replay", help="rebuild actor state from the message log and print state hashes",

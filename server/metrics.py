@@ -106,4 +106,41 @@ class Metrics:
                   "# TYPE llama_land_db_queue_depth gauge", f"llama_land_db_queue_depth {server.db.queue_depth}",
                   "# TYPE llama_land_log_appends_total counter", f"llama_land_log_appends_total {server.log.appended}",
                   "# TYPE llama_land_db_commits_total counter", f"llama_land_db_commits_total {server.db.commits}"]
+        if server.engine is not None and server.herd is not None:
+            lines += inference_lines(server)
         return "\n".join(lines) + "\n"
+
+
+def inference_lines(server: "Server") -> list[str]:
+    engine, herd = server.engine, server.herd
+    s, h = engine.stats, herd.stats
+    metric = [
+        ("inference_jobs_total", "counter", "Inference jobs completed.", s.jobs),
+        ("inference_failed_total", "counter", "Inference jobs that failed (and were refunded).", s.failed),
+        ("inference_retried_total", "counter", "Jobs retried after their worker crashed.", s.retried),
+        ("inference_queue_depth", "gauge", "Jobs waiting for a worker.", engine.queue.qsize()),
+        ("inference_workers_busy", "gauge", "Workers running a job.", engine.busy_workers),
+        ("inference_worker_restarts_total", "counter", "Workers replaced after a crash or hang.",
+         sum(w.restarts for w in engine.workers)),
+        ("inference_queue_wait_seconds_total", "counter", "Time jobs spent queued.", s.queue_ms_sum / 1000),
+        ("inference_prompt_eval_seconds_total", "counter", "Time to first token, summed.", s.ttft_ms_sum / 1000),
+        ("inference_generated_tokens_total", "counter", "Tokens generated.", s.tokens_out),
+        ("inference_generation_seconds_total", "counter", "Time spent generating after the first token.",
+         s.gen_ms_sum / 1000),
+        ("herd_multiplier", "gauge", "The herd's current price multiplier.", herd.pricing.current(_now_ms())),
+        ("herd_settled_total", "counter", "Paid jobs delivered and settled.", h.settled),
+        ("herd_fees_settled_total", "counter", "Fees settled, in base units.", h.fees_settled),
+        ("herd_fees_refunded_total", "counter", "Fees refunded, in base units.", h.fees_refunded),
+    ]
+    out = []
+    for name, kind, help_text, value in metric:
+        out += [f"# HELP llama_land_{name} {help_text}", f"# TYPE llama_land_{name} {kind}",
+                f"llama_land_{name} {value:g}" if isinstance(value, float) else f"llama_land_{name} {value}"]
+    out += ["# HELP llama_land_herd_refunded_total Paid jobs refunded, by reason.",
+            "# TYPE llama_land_herd_refunded_total counter"]
+    out += [f'llama_land_herd_refunded_total{{reason="{r}"}} {n}' for r, n in sorted(h.refunds_by_reason.items())]
+    return out
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

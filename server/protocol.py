@@ -44,6 +44,7 @@ class Code:
     CHAT_EMPTY = "CHAT_EMPTY"
     CHAT_TOO_LONG = "CHAT_TOO_LONG"
     UNKNOWN_PLAYER = "UNKNOWN_PLAYER"
+    UNAVAILABLE = "UNAVAILABLE"
     INTERNAL = "INTERNAL"
 
 
@@ -87,6 +88,7 @@ ACTIONS: dict[str, dict[str, Field]] = {
     "Whisper": {"To": Field(str, max_len=64), "Text": Field(str, max_len=4096)},
     "Who": {},
     "Ping": {},
+    "HerdInfo": {},
 }
 
 # Actions whose success needs no response frame when the request carries no Id (high-rate traffic).

@@ -219,6 +219,12 @@ class Connection:
         if action == "Ping":
             self.send(response(msg, T=now_ms()))
             return
+        if action == "HerdInfo":
+            if self.server.herd is None:
+                raise ProtocolError(Code.UNAVAILABLE, "this server runs without inference", ref)
+            info = await self.server.bus.call("herd", {"Action": "Info", "T": now_ms()})
+            self.send(response(msg, **{k: v for k, v in info.items() if k not in ("Action", "ReplyTo")}))
+            return
         if action in ("Register", "Login", "Resume"):
             if self.player is not None:
                 raise ProtocolError(Code.ALREADY_LOGGED_IN, f"already logged in as {self.player.name}", ref)

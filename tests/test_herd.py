@@ -188,7 +188,7 @@ async def test_a_worker_killed_mid_job_never_double_charges(market):
     await market.run(q, "req-kill")
     worker = market.engine.workers[0]
     for _ in range(300):
-        if worker._waiting is not None:
+        if worker.busy:
             break
         await asyncio.sleep(0.01)
     os.kill(worker.proc.pid, signal.SIGKILL)  # the engine retries once on a fresh worker

@@ -108,7 +108,7 @@ async def test_a_worker_killed_mid_job_is_replaced_and_the_job_retried(engine):
     job = asyncio.ensure_future(engine.infer(InferenceRequest(STORY, {"topic": "the sea"}, "bob", "req-kill")))
     worker = engine.workers[0]
     for _ in range(200):  # wait until the job is running in the worker
-        if worker._waiting is not None:
+        if worker.busy:
             break
         await asyncio.sleep(0.01)
     os.kill(worker.proc.pid, signal.SIGKILL)

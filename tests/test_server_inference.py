@@ -1,0 +1,66 @@
+"""The server with inference on: the herd over websockets, metrics, and start-up errors."""
+
+import asyncio
+import shutil
+import urllib.request
+
+import pytest
+
+from client.net import GameClient, ServerError
+from npcs.engine import InferenceConfig
+from npcs.models import DEFAULT_MODEL, default_model_path
+from server.app import Server
+from server.world import load_world
+
+from conftest import FAST, ROOT, TEST_WORLD, run_cli
+
+
+@pytest.fixture
+async def live(db_url):
+    srv = Server(load_world(ROOT / "worlds" / "llama-land"), db_url, "127.0.0.1", 0, FAST,
+                 InferenceConfig(str(default_model_path())))
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+async def test_herd_info_over_the_wire_and_metrics(live):
+    client = await GameClient.connect(live.url)
+    info = await client.request("HerdInfo")  # public: no login needed
+    assert info["Token"] == "wAR" and info["BaseFee"] > 0 and info["TokenFee"] > 0
+    assert info["Multiplier"] == 1.0 and info["QueueLength"] == 0
+    assert set(live.herd.templates) == {"king-verdict@1", "joker-joke@1"}
+    body = await asyncio.to_thread(lambda: urllib.request.urlopen(
+        f"http://127.0.0.1:{live.port}/metrics", timeout=5).read().decode())
+    for name in ("llama_land_inference_queue_depth 0", "llama_land_inference_workers_busy 0",
+                 "llama_land_herd_multiplier 1", "llama_land_inference_generated_tokens_total"):
+        assert name in body
+    await client.close()
+
+
+async def test_herd_info_without_inference(server, connect):
+    client = await connect()
+    with pytest.raises(ServerError) as exc:
+        await client.request("HerdInfo")
+    assert exc.value.code == "UNAVAILABLE"
+
+
+def test_a_missing_model_stops_the_start_with_one_line(tmp_path):
+    missing = tmp_path / DEFAULT_MODEL.filename
+    result = run_cli("serve", "--world", str(TEST_WORLD), "--db", f"sqlite:///{tmp_path / 'x.db'}", "--port", "0",
+                     "--model", str(missing))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert str(missing) in lines[0] and DEFAULT_MODEL.sha256 in lines[0]
+
+
+def test_a_world_with_a_broken_grammar_does_not_start(tmp_path):
+    world = tmp_path / "world"
+    shutil.copytree(ROOT / "worlds" / "llama-land", world)
+    for m in (world / "maps").glob("*.tmj"):  # keep the relative tileset path valid from the copy
+        m.write_text(m.read_text().replace("../../../assets", str(ROOT / "assets")))
+    (world / "templates" / "broken.toml").write_text(
+        'id = "broken@1"\nsystem = "s"\nuser = "u"\ngrammar = \'root ::= "grade=" [0-5\'\n')
+    result = run_cli("serve", "--world", str(world), "--db", f"sqlite:///{tmp_path / 'x.db'}", "--port", "0")
+    assert result.returncode == 2
+    assert "broken.toml: grammar rejected: llama.cpp cannot parse it" in result.stderr
