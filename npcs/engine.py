@@ -159,6 +159,14 @@ class InferenceEngine:
                 if not item.future.done():
                     item.future.set_exception(exc)
                 continue
+            if item.job["grammar"] and result["finish"] != "stop":
+                # A constrained answer cut off by max_tokens ("grade=" without its digit) is not an answer.
+                self.stats.failed += 1
+                if not item.future.done():
+                    item.future.set_exception(JobFailed(
+                        "INVALID_OUTPUT", f"the answer did not complete its grammar within {item.job['max_tokens']} "
+                                          f"tokens: {result['text']!r}"))
+                continue
             try:
                 receipt = make_receipt(item.job, result, requester=item.request.requester,
                                        request_id=item.request.request_id, template_id=item.request.template.id,

@@ -91,13 +91,15 @@ class HerdActor(Actor):
     """Info, Quote and Run, answered to ReplyTo; each run's outcome (Herd-Done or Herd-Failed) goes to Notify."""
 
     def __init__(self, bus: Bus, engine: InferenceEngine, templates: dict[str, PromptTemplate],
-                 config: HerdConfig | None = None):
+                 config: HerdConfig | None = None, more_engines: dict[str, InferenceEngine] | None = None):
+        """engine runs the world's model; more_engines (by model path) run templates that name their own."""
         super().__init__("herd")
         self.bus, self.engine, self.templates = bus, engine, templates
+        self.engines = {engine.model_path: engine, **(more_engines or {})}
         self.config = config or HerdConfig()
         self.ledger = f"token:{self.config.token}"
         self.pricing = Pricing(self.config)
-        self.renderer = PromptRenderer.vocab_only(engine.model_path)
+        self.renderers = {path: PromptRenderer.vocab_only(path) for path in self.engines}
         self.quotes: dict[str, Quote] = {}
         self.inflight: dict[str, int] = {}
         self.running: set[asyncio.Task] = set()
@@ -108,7 +110,10 @@ class HerdActor(Actor):
 
     @property
     def waiting(self) -> int:
-        return self.engine.queue.qsize()
+        return sum(e.queue.qsize() for e in self.engines.values())
+
+    def model_of(self, template: PromptTemplate) -> str:
+        return template.model or self.engine.model_path
 
     async def open(self, t: int) -> None:
         """After a restart: jobs that were paid for but never delivered are refunded, so no fee is lost."""
@@ -121,7 +126,8 @@ class HerdActor(Actor):
         self.bus.send(msg["ReplyTo"], {
             "Action": "Info-Done", "Token": self.config.token, "BaseFee": self.config.base_fee,
             "TokenFee": self.config.token_fee, "Multiplier": round(self.pricing.current(t), 6),
-            "QueueLength": self.waiting, "Running": self.engine.busy_workers, "QuoteTTL": self.config.quote_ttl_ms,
+            "QueueLength": self.waiting, "Running": sum(e.busy_workers for e in self.engines.values()),
+            "QuoteTTL": self.config.quote_ttl_ms,
         })
 
     async def on_quote(self, msg: Message) -> None:
@@ -135,8 +141,9 @@ class HerdActor(Actor):
         except TemplateError as exc:
             self.bus.send(reply, error("BAD_REQUEST", str(exc)))
             return
-        prompt_tokens = await asyncio.to_thread(self.renderer.count, messages)
-        n_ctx = self.engine.workers[0].n_ctx
+        model = self.model_of(template)
+        prompt_tokens = await asyncio.to_thread(self.renderers[model].count, messages)
+        n_ctx = self.engines[model].workers[0].n_ctx
         if prompt_tokens + template.max_tokens > n_ctx:
             self.bus.send(reply, error("PROMPT_TOO_LONG", f"prompt is {prompt_tokens} tokens; with "
                                                           f"{template.max_tokens} to generate it exceeds {n_ctx}"))
@@ -172,7 +179,7 @@ class HerdActor(Actor):
         del self.quotes[quote.id]
         request = InferenceRequest(quote.template, quote.values, requester, msg["RequestId"], quote.persona)
         try:
-            future, position = self.engine.submit(request)
+            future, position = self.engines[self.model_of(quote.template)].submit(request)
         except JobFailed as exc:
             await self._refund(escrow, quote.fee, exc.code, t)
             self.bus.send(reply, error(exc.code, exc.message))
@@ -216,6 +223,6 @@ class HerdActor(Actor):
 
     async def drain(self) -> None:
         """At shutdown: the engine fails what is queued, and every such job is refunded before we return."""
-        await self.engine.stop()
+        await asyncio.gather(*(e.stop() for e in self.engines.values()))
         if self.running:
             await asyncio.gather(*self.running, return_exceptions=True)

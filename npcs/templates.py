@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([a-z_][a-z0-9_]*)\}")
-KNOWN_KEYS = {"id", "system", "user", "max_tokens", "temperature", "top_k", "top_p", "grammar", "grammar_file"}
+KNOWN_KEYS = {"id", "system", "user", "max_tokens", "temperature", "top_k", "top_p", "grammar", "grammar_file", "model"}
 
 
 class TemplateError(Exception):
@@ -52,6 +52,7 @@ class PromptTemplate:
     top_k: int = 40
     top_p: float = 0.95
     grammar: str | None = None
+    model: str | None = None  # a GGUF file for this template only; None: the world's model
 
     @property
     def variables(self) -> set[str]:
@@ -86,11 +87,12 @@ def load_template(path: str | Path) -> PromptTemplate:
             grammar = (path.parent / doc["grammar_file"]).read_text()
         except OSError as exc:
             raise TemplateError(f"{path}: grammar_file: {exc}") from None
+    model = str((path.parent / doc["model"]).resolve()) if "model" in doc else None
     try:
         return PromptTemplate(
             id=doc["id"], system=doc["system"], user=doc["user"], max_tokens=int(doc.get("max_tokens", 64)),
             temperature=float(doc.get("temperature", 0.0)), top_k=int(doc.get("top_k", 40)),
-            top_p=float(doc.get("top_p", 0.95)), grammar=grammar,
+            top_p=float(doc.get("top_p", 0.95)), grammar=grammar, model=model,
         )
     except (TypeError, ValueError) as exc:
         raise TemplateError(f"{path}: {exc}") from None
@@ -127,15 +129,23 @@ def validate_grammar(grammar: str, model_path: str) -> str | None:
 
 
 def load_templates(folder: str | Path, model_path: str) -> dict[str, PromptTemplate]:
-    """Every *.toml in folder, by id; grammars checked against model_path's vocabulary. No folder, no templates."""
+    """Every *.toml in folder, by id; each grammar checked against the vocabulary of the model it will run on
+    (its own, or model_path). No folder, no templates."""
     folder = Path(folder)
     out: dict[str, PromptTemplate] = {}
     for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
         template = load_template(path)
         if template.id in out:
             raise TemplateError(f"{path}: template id {template.id!r} is used twice")
+        if template.model:
+            from .models import ModelError, check_model
+
+            try:
+                check_model(template.model)
+            except ModelError as exc:
+                raise TemplateError(f"{path}: {exc}") from None
         if template.grammar:
-            why = validate_grammar(template.grammar, model_path)
+            why = validate_grammar(template.grammar, template.model or model_path)
             if why:
                 raise TemplateError(f"{path}: grammar rejected: {why}")
         out[template.id] = template

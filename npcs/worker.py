@@ -165,12 +165,14 @@ class _Engine(PromptRenderer):
         llm.set_seed(job["seed"])
         out: list[int] = []
         first = None
+        finish = "length"
         gen = llm.generate(tokens, top_k=job["top_k"], top_p=job["top_p"], temp=job["temperature"],
                            repeat_penalty=1.0, grammar=grammar, reset=True)
         for tok in gen:
             if first is None:
                 first = time.perf_counter()
             if tok in self.stop_ids:
+                finish = "stop"
                 break
             out.append(tok)
             if len(out) >= max_tokens:
@@ -179,7 +181,7 @@ class _Engine(PromptRenderer):
         first = first or done
         return {
             "id": job["id"], "ok": True, "prompt": prompt, "prompt_tokens": tokens, "output_tokens": out,
-            "text": llm.detokenize(out).decode("utf-8", errors="replace"), "reused_tokens": reused,
+            "text": llm.detokenize(out).decode("utf-8", errors="replace"), "reused_tokens": reused, "finish": finish,
             "ttft_ms": (first - started) * 1000, "gen_ms": (done - first) * 1000,
             "total_ms": (done - started) * 1000, "build": self.build,
         }

@@ -104,8 +104,11 @@ class Server:
         templates = await asyncio.to_thread(load_templates, self.world.root / "templates", cfg.model_path)
         self.engine = InferenceEngine(cfg.model_path, self.db, cfg.workers, cfg.threads, cfg.n_ctx, cfg.queue_size,
                                       cfg.timeout)
-        await self.engine.start()
-        self.herd = HerdActor(self.bus, self.engine, templates)
+        # A template with a model of its own gets one single-threaded worker for it: cores are scarce.
+        more = {path: InferenceEngine(path, self.db, 1, 1, cfg.n_ctx, cfg.queue_size, cfg.timeout)
+                for path in sorted({t.model for t in templates.values() if t.model} - {self.engine.model_path})}
+        await asyncio.gather(self.engine.start(), *(e.start() for e in more.values()))
+        self.herd = HerdActor(self.bus, self.engine, templates, more_engines=more)
         self.actors.append(self.herd)
 
     async def stop(self) -> None:

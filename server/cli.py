@@ -53,7 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         from npcs.engine import InferenceConfig
         from npcs.models import default_model_path
 
-        inference = InferenceConfig(model_path=str(args.model or default_model_path()),
+        inference = InferenceConfig(model_path=str(args.model or world.model or default_model_path()),
                                     workers=args.inference_workers, threads=args.inference_threads)
 
     async def run() -> None:
@@ -174,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--grace", type=float, default=30.0, help="seconds a dropped player's avatar waits (default: 30)")
     serve.add_argument("--scrypt-n", type=int, default=2**14, help="scrypt cost for new passwords (default: 16384)")
     cores = os.cpu_count() or 2
-    serve.add_argument("--model", type=Path, help="GGUF model file (default: the installed default model)")
+    serve.add_argument("--model", type=Path, help="GGUF model file (default: the world's [inference] model, else the "
+                                                  "installed default model)")
     serve.add_argument("--inference-workers", type=int, default=max(1, cores - 1),
                        help=f"inference worker processes (default: cores - 1 = {max(1, cores - 1)}, leaving a core "
                             "for the game loop)")

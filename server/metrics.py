@@ -112,21 +112,23 @@ class Metrics:
 
 
 def inference_lines(server: "Server") -> list[str]:
-    engine, herd = server.engine, server.herd
-    s, h = engine.stats, herd.stats
+    herd = server.herd
+    engines = list(herd.engines.values())
+    h = herd.stats
+    total = lambda attr: sum(getattr(e.stats, attr) for e in engines)  # noqa: E731
     metric = [
-        ("inference_jobs_total", "counter", "Inference jobs completed.", s.jobs),
-        ("inference_failed_total", "counter", "Inference jobs that failed (and were refunded).", s.failed),
-        ("inference_retried_total", "counter", "Jobs retried after their worker crashed.", s.retried),
-        ("inference_queue_depth", "gauge", "Jobs waiting for a worker.", engine.queue.qsize()),
-        ("inference_workers_busy", "gauge", "Workers running a job.", engine.busy_workers),
+        ("inference_jobs_total", "counter", "Inference jobs completed.", total("jobs")),
+        ("inference_failed_total", "counter", "Inference jobs that failed (and were refunded).", total("failed")),
+        ("inference_retried_total", "counter", "Jobs retried after their worker crashed.", total("retried")),
+        ("inference_queue_depth", "gauge", "Jobs waiting for a worker.", sum(e.queue.qsize() for e in engines)),
+        ("inference_workers_busy", "gauge", "Workers running a job.", sum(e.busy_workers for e in engines)),
         ("inference_worker_restarts_total", "counter", "Workers replaced after a crash or hang.",
-         sum(w.restarts for w in engine.workers)),
-        ("inference_queue_wait_seconds_total", "counter", "Time jobs spent queued.", s.queue_ms_sum / 1000),
-        ("inference_prompt_eval_seconds_total", "counter", "Time to first token, summed.", s.ttft_ms_sum / 1000),
-        ("inference_generated_tokens_total", "counter", "Tokens generated.", s.tokens_out),
+         sum(w.restarts for e in engines for w in e.workers)),
+        ("inference_queue_wait_seconds_total", "counter", "Time jobs spent queued.", total("queue_ms_sum") / 1000),
+        ("inference_prompt_eval_seconds_total", "counter", "Time to first token, summed.", total("ttft_ms_sum") / 1000),
+        ("inference_generated_tokens_total", "counter", "Tokens generated.", total("tokens_out")),
         ("inference_generation_seconds_total", "counter", "Time spent generating after the first token.",
-         s.gen_ms_sum / 1000),
+         total("gen_ms_sum") / 1000),
         ("herd_multiplier", "gauge", "The herd's current price multiplier.", herd.pricing.current(_now_ms())),
         ("herd_settled_total", "counter", "Paid jobs delivered and settled.", h.settled),
         ("herd_fees_settled_total", "counter", "Fees settled, in base units.", h.fees_settled),

@@ -90,6 +90,7 @@ class World:
     start_spawn: str
     rules: Rules
     rooms: dict[str, RoomMap]
+    model: Path | None = None  # [inference] model: the GGUF this world's NPCs run on (default: the default model)
 
 
 def _tile_rect(obj: Any, tw: int, th: int) -> tuple[int, int, int, int]:
@@ -221,7 +222,12 @@ def load_world(root: str | Path) -> World:
                     f"{room.path}: portal {portal.name!r} leads to unknown spawn {portal.target_spawn!r} "
                     f"of room {portal.target_room!r}"
                 )
+    inference = doc.get("inference", {})
+    unknown = set(inference) - {"model"}
+    if unknown:
+        raise WorldError(f"{toml_path}: unknown setting [inference].{sorted(unknown)[0]} (known: model)")
+    model = (root / str(inference["model"])).resolve() if "model" in inference else None
     return World(
         name=str(meta.get("name", root.name)), root=root, start_room=start, start_spawn=start_spawn,
-        rules=_rules(doc.get("rules", {}), toml_path), rooms=rooms,
+        rules=_rules(doc.get("rules", {}), toml_path), rooms=rooms, model=model,
     )

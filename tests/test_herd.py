@@ -261,3 +261,21 @@ async def test_a_killed_server_refunds_paid_jobs_on_restart(tmp_path):
         assert digests["token:wAR"] == after.ledger.state.digest()  # and the log replays to the same ledger
     finally:
         await after.stop()
+
+
+async def test_an_answer_that_fails_validation_is_refunded(tmp_path):
+    """max_tokens too small for the grammar: the output is "grade=" with no digit, and nobody pays for it."""
+    short = PromptTemplate(id="short@1", system="You grade petitions.", user="Petition: {petition}", max_tokens=2,
+                           grammar='root ::= "grade=" [0-5]')
+    m = Market(f"sqlite:///{tmp_path / 'h.db'}")
+    await m.start()
+    m.herd.templates[short.id] = short
+    try:
+        await m.mint("alice", UNIT)
+        await m.run(await m.quote("short@1"), "req-short")
+        failed = await m.inbox.next()
+        assert failed["Action"] == "Herd-Failed" and failed["Code"] == "INVALID_OUTPUT"
+        assert await m.balance("alice") == UNIT and await m.balance("herd") == 0
+        m.invariant()
+    finally:
+        await m.stop()

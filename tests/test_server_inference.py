@@ -64,3 +64,71 @@ def test_a_world_with_a_broken_grammar_does_not_start(tmp_path):
     result = run_cli("serve", "--world", str(world), "--db", f"sqlite:///{tmp_path / 'x.db'}", "--port", "0")
     assert result.returncode == 2
     assert "broken.toml: grammar rejected: llama.cpp cannot parse it" in result.stderr
+
+
+def world_copy(tmp_path):
+    world = tmp_path / "world"
+    shutil.copytree(ROOT / "worlds" / "llama-land", world)
+    for m in (world / "maps").glob("*.tmj"):
+        m.write_text(m.read_text().replace("../../../assets", str(ROOT / "assets")))
+    return world
+
+
+async def test_a_template_can_name_its_own_model(tmp_path):
+    """Any GGUF per NPC: the herd runs that template on an engine for its model, and the receipt says so."""
+    world = world_copy(tmp_path)
+    (world / "models").mkdir()
+    own = world / "models" / "oracle.gguf"
+    own.symlink_to(default_model_path())  # a second model file (the same weights under another name)
+    (world / "templates" / "oracle.toml").write_text(
+        'id = "oracle@1"\nmodel = "../models/oracle.gguf"\nsystem = "You are the Oracle."\n'
+        'user = "Answer yes or no: {question}"\nmax_tokens = 4\ngrammar = \'root ::= "yes" | "no"\'\n')
+    srv = Server(load_world(world), f"sqlite:///{tmp_path / 'w.db'}", "127.0.0.1", 0, FAST,
+                 InferenceConfig(str(default_model_path())))
+    await srv.start()
+    try:
+        assert set(srv.herd.engines) == {str(default_model_path()), str(own.resolve())}
+        from server.actors import Edge
+
+        class Inbox(Edge):
+            id, got = "npc:oracle", asyncio.Queue()
+
+            def deliver(self, msg):
+                self.got.put_nowait(msg)
+
+            def deliver_raw(self, frame):
+                raise TypeError
+
+        inbox = Inbox()
+        srv.bus.register(inbox)
+        t = 10**12
+        await srv.bus.call("token:wAR", {"Action": "Mint", "To": "alice", "Amount": 10**12, "T": t})
+        quote = await srv.bus.call("herd", {"Action": "Quote", "Requester": "alice", "Template": "oracle@1",
+                                            "Values": {"question": "will it rain hay?"}, "T": t})
+        run = await srv.bus.call("herd", {"Action": "Run", "QuoteId": quote["QuoteId"], "Requester": "alice",
+                                          "Payer": "alice", "RequestId": "oracle-1", "Notify": inbox.id, "T": t})
+        assert run["Action"] == "Run-Accepted"
+        done = await asyncio.wait_for(inbox.got.get(), 60)
+        assert done["Action"] == "Herd-Done" and done["Text"] in ("yes", "no")
+        from server.db import InferenceReceipt
+
+        with srv.db.session() as s:
+            assert s.get(InferenceReceipt, done["ReceiptId"]).model_path == str(own.resolve())
+    finally:
+        await srv.stop()
+
+
+def test_a_world_can_choose_its_model(tmp_path):
+    world = world_copy(tmp_path)
+    toml = world / "world.toml"
+    good = toml.read_text() + '\n[inference]\nmodel = "models/custom.gguf"\n'
+    toml.write_text(good)
+    assert load_world(world).model == (world / "models" / "custom.gguf").resolve()
+    result = run_cli("serve", "--world", str(world), "--db", f"sqlite:///{tmp_path / 'x.db'}", "--port", "0")
+    assert result.returncode == 2  # the world's own model is the one used: it is missing, and the error says so
+    assert str((world / "models" / "custom.gguf").resolve()) in result.stderr
+    toml.write_text(good + 'threads = 4\n')
+    from server.world import WorldError
+
+    with pytest.raises(WorldError, match=r"\[inference\].threads"):
+        load_world(world)
