@@ -10,6 +10,7 @@ import pytest
 
 from client.net import GameClient
 from server.app import Server
+from server.db import Database
 from server.session import SessionConfig
 from server.world import load_world
 
@@ -22,6 +23,15 @@ FAST = SessionConfig(grace_s=1.0, scrypt_n=2**8)
 @pytest.fixture
 def db_url(tmp_path):
     return f"sqlite:///{tmp_path / 'llama.db'}"
+
+
+@pytest.fixture
+def db(db_url):
+    """A started Database (with its writer thread) on a fresh SQLite file."""
+    database = Database(db_url)
+    database.start()
+    yield database
+    database.stop()
 
 
 @pytest.fixture

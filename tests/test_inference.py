@@ -12,7 +12,7 @@ from npcs.engine import InferenceEngine, InferenceRequest, QueueFull
 from npcs.models import ModelError, default_model_path
 from npcs.templates import PromptTemplate
 from npcs.worker import JobFailed
-from server.db import Database, InferenceReceipt
+from server.db import InferenceReceipt
 
 from conftest import run_cli
 
@@ -25,14 +25,6 @@ VERDICT = PromptTemplate(
 )
 STORY = PromptTemplate(id="test-story@1", system="You are a storyteller llama.", user="Tell a long story about {topic}.",
                        max_tokens=200)
-
-
-@pytest.fixture
-def db(tmp_path):
-    database = Database(f"sqlite:///{tmp_path / 'inference.db'}")
-    database.start()
-    yield database
-    database.stop()
 
 
 @pytest.fixture
@@ -72,27 +64,25 @@ async def test_persona_prefix_is_reused(engine):
     assert again.reused_tokens > 20  # the King's system prompt was not evaluated again
 
 
-async def test_receipt_records_everything_and_verify_matches(engine, db, tmp_path):
+async def test_receipt_records_everything_and_verify_matches(engine, db, db_url):
     out = await engine.infer(verdict("req-verify"))
     with db.session() as s:
         r = s.get(InferenceReceipt, out.receipt_id)
     assert r.model_sha256 and r.template_id == "test-verdict@1" and "<|im_start|>" in r.prompt
     assert '"seed"' in r.params and r.n_prompt > 20 and r.output_text == out.text
     assert "llama_cpp_python" in r.build
-    db_url = f"sqlite:///{tmp_path / 'inference.db'}"
     result = await asyncio.to_thread(run_cli, "verify", out.receipt_id, "--db", db_url, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "match: the re-run produced the same" in result.stdout
 
 
-async def test_verify_catches_an_altered_receipt(engine, db, tmp_path):
+async def test_verify_catches_an_altered_receipt(engine, db, db_url):
     out = await engine.infer(verdict("req-alter"))
     with db.session() as s:
         r = s.get(InferenceReceipt, out.receipt_id)
         r.output_text = "grade=5"
         s.add(r)
         s.commit()
-    db_url = f"sqlite:///{tmp_path / 'inference.db'}"
     result = await asyncio.to_thread(run_cli, "verify", out.receipt_id, "--db", db_url)
     assert result.returncode == 1 and "altered" in result.stdout
 

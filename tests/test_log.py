@@ -6,16 +6,8 @@ import pytest
 from sqlmodel import select
 
 from server import log as logmod
-from server.db import BadDatabaseURL, Database, LogRecord, Snapshot, make_db_engine
+from server.db import BadDatabaseURL, LogRecord, Snapshot, make_db_engine
 from server.log import GENESIS, LogCorrupt, MessageLog, chain_hash, load_actor, replay_all
-
-
-@pytest.fixture
-def db(tmp_path):
-    database = Database(f"sqlite:///{tmp_path / 'log.db'}")
-    database.start()
-    yield database
-    database.stop()
 
 
 def chat(i):
