@@ -124,10 +124,10 @@ class Server:
             await actor.stop()
         for room in self.rooms.values():
             room.checkpoint_all(t)
-            self.log.snapshot(room.id, room.state)
-        accounts = self.bus.lookup("accounts")
-        if isinstance(accounts, AccountsActor):
-            self.log.snapshot("accounts", accounts.state)
+        for actor in self.actors:  # every logged actor: a restart then replays nothing
+            state = getattr(actor, "state", None)
+            if state is not None:
+                self.log.snapshot(actor.id, state)
         self.db.stop()
 
     async def _on_connection(self, ws: ServerConnection) -> None:
