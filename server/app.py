@@ -10,6 +10,7 @@ import asyncio
 import http
 import json
 import logging
+from pathlib import Path
 from typing import Any, Coroutine
 
 from websockets.asyncio.server import Server as WSServer
@@ -23,9 +24,10 @@ from npcs.templates import load_templates
 
 from . import protocol
 from .accounts import AccountsActor, hash_password
+from .admin import default_key_file, ensure_key
 from .actors import Actor, LocalBus, MailboxFull
 from .db import Database, PositionCheckpoint
-from .ledger import TokenActor
+from .ledger import LLAMA_CAP, TokenActor
 from .log import MessageLog
 from .metrics import Metrics
 from .room import RoomActor
@@ -37,7 +39,8 @@ log = logging.getLogger("llama_land.server")
 
 class Server:
     def __init__(self, world: World, db_url: str, host: str = "127.0.0.1", port: int = 8765,
-                 session_config: SessionConfig | None = None, inference: "InferenceConfig | None" = None):
+                 session_config: SessionConfig | None = None, inference: "InferenceConfig | None" = None,
+                 admin_key_file: Path | None = None):
         self.world = world
         self.db_url = db_url
         self.host, self.requested_port = host, port
@@ -49,6 +52,8 @@ class Server:
         self.rooms: dict[str, RoomActor] = {}
         self.actors: list[Actor] = []
         self.inference = inference
+        self.admin_key_file = admin_key_file
+        self.admin_key = ""
         self.engine: InferenceEngine | None = None
         self.herd: HerdActor | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -71,19 +76,23 @@ class Server:
 
     async def start(self) -> None:
         self.db = Database(self.db_url)
+        self.admin_key = ensure_key(self.admin_key_file or default_key_file(self.db_url))
         self.db.start()
         self.log = MessageLog(self.db)
         accounts = AccountsActor(self.bus, self.log)
-        self.ledger = TokenActor("wAR", self.bus, self.log)
+        self.ledger = TokenActor("wAR", self.bus, self.log, cap=None, minters=("allowance", "operator"))
+        self.llama = TokenActor("LLAMA", self.bus, self.log, cap=LLAMA_CAP, minters=("fed",))
         self.rooms = {name: RoomActor(self.world, room, self.bus, self.log, self.db, self.metrics)
                       for name, room in self.world.rooms.items()}
-        self.actors = [accounts, self.ledger, *self.rooms.values()]
+        self.actors = [accounts, self.ledger, self.llama, *self.rooms.values()]
         if self.inference is not None:
             await self._start_inference(self.inference)
         for actor in self.actors:
             self.bus.register(actor)
             actor.start()
         t = now_ms()
+        for ledger in (self.ledger, self.llama):
+            await ledger.open(t)
         for room in self.rooms.values():
             await room.open(t)
         if self.herd is not None:

@@ -58,7 +58,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     async def run() -> None:
         try:
-            server = Server(world, args.db, args.host, args.port, config, inference)
+            server = Server(world, args.db, args.host, args.port, config, inference, args.admin_key_file)
             await server.start()
         except BadDatabaseURL as exc:
             fail(f"bad --db URL: {exc}")
@@ -161,6 +161,37 @@ def cmd_verify(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def cmd_admin(args: argparse.Namespace) -> None:
+    from client.net import GameClient, ServerError
+
+    from .admin import base_units, default_key_file
+
+    try:
+        amount = base_units(args.amount)
+    except ValueError as exc:
+        fail(str(exc))
+    key_file = args.admin_key_file or default_key_file(args.db)
+    if not key_file.is_file():
+        fail(f"no admin key at {key_file} (the server writes it at start; pass --db or --admin-key-file)")
+
+    async def credit() -> dict:
+        client = await GameClient.connect(args.url)
+        try:
+            return await client.request("AdminCredit", Key=key_file.read_text().strip(), Name=args.name,
+                                        Amount=amount, Token=args.token)
+        finally:
+            await client.close()
+
+    try:
+        done = asyncio.run(credit())
+    except ServerError as exc:
+        fail(f"{exc.code}: {exc.frame.get('Message')}")
+    except OSError as exc:
+        fail(f"cannot reach {args.url}: {exc}")
+    print(f"credited {args.amount} {done['Token']} to {done['Name']}; balance now "
+          f"{done['Balance'] / 10**12:g} {done['Token']}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llama-land", description="Llama Land: an MMO world server with AI NPCs.")
     parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
@@ -181,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "for the game loop)")
     serve.add_argument("--inference-threads", type=int, default=1, help="threads per inference worker (default: 1)")
     serve.add_argument("--no-inference", action="store_true", help="serve without NPC inference (no model needed)")
+    serve.add_argument("--admin-key-file", type=Path, help="where the admin key lives (default: next to the SQLite "
+                                                           "database, DB.admin-key)")
     serve.set_defaults(fn=cmd_serve)
 
     replay = sub.add_parser("replay", help="rebuild actor state from the message log and print state hashes",
@@ -217,6 +250,19 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--db", default=DEFAULT_URL, help=f"SQLAlchemy database URL (default: {DEFAULT_URL})")
     ver.add_argument("--model", help="model file to use instead of the recorded path (its sha256 must match)")
     ver.set_defaults(fn=cmd_verify)
+
+    adm = sub.add_parser("admin", help="operator actions on a running server",
+                         description="Operator actions on a running server on this machine, authenticated by the "
+                                     "admin key file the server writes at start.")
+    adm_sub = adm.add_subparsers(dest="admin_command", required=True)
+    credit = adm_sub.add_parser("credit", help="credit a player with tokens (wAR; LLAMA only comes from the Fed)")
+    credit.add_argument("name", help="the player's name")
+    credit.add_argument("amount", help="amount in whole tokens, e.g. 25 or 0.5")
+    credit.add_argument("--token", default="wAR", help="token (default: wAR)")
+    credit.add_argument("--url", default="ws://127.0.0.1:8765/", help="the server's websocket URL")
+    credit.add_argument("--db", default=DEFAULT_URL, help="the server's database URL, to find its admin key")
+    credit.add_argument("--admin-key-file", type=Path, help="the admin key file (default: next to the database)")
+    credit.set_defaults(fn=cmd_admin)
     return parser
 
 

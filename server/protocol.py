@@ -45,6 +45,10 @@ class Code:
     CHAT_TOO_LONG = "CHAT_TOO_LONG"
     UNKNOWN_PLAYER = "UNKNOWN_PLAYER"
     UNAVAILABLE = "UNAVAILABLE"
+    UNKNOWN_ACCOUNT = "UNKNOWN_ACCOUNT"
+    FORBIDDEN = "FORBIDDEN"
+    INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
+    BAD_AMOUNT = "BAD_AMOUNT"
     INTERNAL = "INTERNAL"
 
 
@@ -89,6 +93,12 @@ ACTIONS: dict[str, dict[str, Field]] = {
     "Who": {},
     "Ping": {},
     "HerdInfo": {},
+    "Balance": {"Token": Field(str, required=False, max_len=16)},
+    "Transfer": {"Token": Field(str, required=False, max_len=16), "Recipient": Field(str, max_len=64),
+                 "Quantity": Field(int), "Tags": Field(dict, required=False)},
+    "TokenInfo": {"Token": Field(str, required=False, max_len=16)},
+    "AdminCredit": {"Key": Field(str, max_len=128), "Name": Field(str, max_len=64), "Amount": Field(int),
+                    "Token": Field(str, required=False, max_len=16)},
 }
 
 # Actions whose success needs no response frame when the request carries no Id (high-rate traffic).

@@ -20,7 +20,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
-from . import protocol
+from . import admin, protocol, wallet
 from .accounts import MIN_PASSWORD, check_name, hash_off_loop, verify_off_loop
 from .actors import Edge, MailboxFull, Message
 from .db import PositionCheckpoint
@@ -219,6 +219,12 @@ class Connection:
         if action == "Ping":
             self.send(response(msg, T=now_ms()))
             return
+        if action == "AdminCredit":
+            await admin.handle(self, msg, now_ms())
+            return
+        if action in ("Balance", "Transfer", "TokenInfo"):
+            await wallet.handle(self, msg, now_ms())
+            return
         if action == "HerdInfo":
             if self.server.herd is None:
                 raise ProtocolError(Code.UNAVAILABLE, "this server runs without inference", ref)
@@ -285,6 +291,10 @@ class Connection:
         edge = await self.server.lobby.enter(self, name, via=msg["Action"].lower())
         self.player = edge
         self.send(response(msg, Name=name, Token=edge.token, Grace=self.config.grace_s))
+        allowance = self.server.world.starting_war
+        if allowance > 0:  # asked again at every login: the ledger grants it once, even if a crash came between
+            await self.server.bus.call("token:wAR", {"Action": "Allowance", "To": name, "Amount": allowance,
+                                                     "T": now_ms()})
 
     def disconnected(self) -> None:
         if self.player is not None and self.player.conn is self:

@@ -91,6 +91,7 @@ class World:
     rules: Rules
     rooms: dict[str, RoomMap]
     model: Path | None = None  # [inference] model: the GGUF this world's NPCs run on (default: the default model)
+    starting_war: int = 10 * 10**12  # [economy] starting_war, in base units: what a new account receives
 
 
 def _tile_rect(obj: Any, tw: int, th: int) -> tuple[int, int, int, int]:
@@ -230,4 +231,22 @@ def load_world(root: str | Path) -> World:
     return World(
         name=str(meta.get("name", root.name)), root=root, start_room=start, start_spawn=start_spawn,
         rules=_rules(doc.get("rules", {}), toml_path), rooms=rooms, model=model,
+        starting_war=_economy(doc.get("economy", {}), toml_path),
     )
+
+
+def _economy(table: dict[str, Any], where: Path) -> int:
+    from decimal import Decimal, InvalidOperation
+
+    unknown = set(table) - {"starting_war"}
+    if unknown:
+        raise WorldError(f"{where}: unknown setting [economy].{sorted(unknown)[0]} (known: starting_war)")
+    value = table.get("starting_war", 10)
+    try:
+        amount = Decimal(str(value)) * 10**12
+    except InvalidOperation:
+        amount = Decimal(-1)
+    if isinstance(value, bool) or amount < 0 or amount != amount.to_integral_value():
+        raise WorldError(f"{where}: [economy].starting_war must be a non-negative amount of wAR with at most 12 "
+                         f"decimals, got {value!r}")
+    return int(amount)

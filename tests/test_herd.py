@@ -55,7 +55,7 @@ class Market:
         self.db.start()
         self.bus = LocalBus()
         self.log = MessageLog(self.db)
-        self.ledger = TokenActor("wAR", self.bus, self.log)
+        self.ledger = TokenActor("wAR", self.bus, self.log, minters=("operator",))
         self.engine = InferenceEngine(str(default_model_path()), self.db, workers=1, threads=1,
                                       queue_size=self.queue_size, timeout=self.timeout)
         await self.engine.start()
@@ -65,6 +65,7 @@ class Market:
             self.bus.register(a)
         self.ledger.start()
         self.herd.start()
+        await self.ledger.open(self.now())
         await self.herd.open(self.now())
         return self
 
@@ -86,7 +87,7 @@ class Market:
         return await self.bus.call(to, {**msg, "T": msg.get("T", self.now())})
 
     async def mint(self, who, amount):
-        return await self.call("token:wAR", Action="Mint", To=who, Amount=amount)
+        return await self.call("token:wAR", Action="Mint", To=who, Amount=amount, By="operator")
 
     async def balance(self, who):
         return (await self.call("token:wAR", Action="Balance", Account=who))["Balance"]

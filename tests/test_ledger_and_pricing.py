@@ -6,6 +6,12 @@ from npcs.herd import HerdConfig, Pricing
 from server.ledger import UNIT, TokenState, refusal
 
 
+def ledger(cap=None):
+    s = TokenState()
+    s.apply({"Action": "Configure", "Cap": cap, "Minters": ["operator", "allowance"], "T": 0})
+    return s
+
+
 def apply(state, **msg):
     no = refusal(state, msg)
     if no is None:
@@ -14,8 +20,8 @@ def apply(state, **msg):
 
 
 def test_escrow_moves_money_and_supply_is_conserved():
-    s = TokenState()
-    assert apply(s, Action="Mint", To="alice", Amount=5 * UNIT) is None
+    s = ledger()
+    assert apply(s, Action="Mint", To="alice", Amount=5 * UNIT, By="operator") is None
     assert apply(s, Action="Hold", Escrow="e1", From="alice", Amount=2 * UNIT, For="x") is None
     assert (s.balance("alice"), s.supply) == (3 * UNIT, 5 * UNIT) and s.consistent()
     assert apply(s, Action="Settle", Escrow="e1", To="herd") is None
@@ -26,9 +32,11 @@ def test_escrow_moves_money_and_supply_is_conserved():
 
 
 @pytest.mark.parametrize("msg, code", [
-    (dict(Action="Mint", To="a", Amount=0), "BAD_AMOUNT"),
-    (dict(Action="Mint", To="a", Amount=1.5), "BAD_AMOUNT"),
-    (dict(Action="Mint", To="a", Amount=True), "BAD_AMOUNT"),
+    (dict(Action="Mint", To="a", Amount=0, By="operator"), "BAD_AMOUNT"),
+    (dict(Action="Mint", To="a", Amount=1.5, By="operator"), "BAD_AMOUNT"),
+    (dict(Action="Mint", To="a", Amount=True, By="operator"), "BAD_AMOUNT"),
+    (dict(Action="Mint", To="a", Amount=5, By="alice"), "NOT_A_MINTER"),
+    (dict(Action="Mint", To="a", Amount=5), "NOT_A_MINTER"),
     (dict(Action="Transfer", From="a", To="b", Amount=-1), "BAD_AMOUNT"),
     (dict(Action="Transfer", From="a", To="b", Amount=11), "INSUFFICIENT_FUNDS"),
     (dict(Action="Hold", Escrow="e", From="a", Amount=11, For="x"), "INSUFFICIENT_FUNDS"),
@@ -37,17 +45,34 @@ def test_escrow_moves_money_and_supply_is_conserved():
     (dict(Action="Refund", Escrow="nope"), "UNKNOWN_ESCROW"),
 ])
 def test_refusals(msg, code):
-    s = TokenState()
-    apply(s, Action="Mint", To="a", Amount=12)
+    s = ledger()
+    apply(s, Action="Mint", To="a", Amount=12, By="operator")
     apply(s, Action="Hold", Escrow="open", From="a", Amount=2, For="x")
     before = s.to_data()
     assert refusal(s, msg)[0] == code
     assert s.to_data() == before
 
 
+def test_the_cap_and_the_minters_are_enforced():
+    llama = TokenState()
+    llama.apply({"Action": "Configure", "Cap": 300, "Minters": ["fed"], "T": 0})
+    assert apply(llama, Action="Mint", To="a", Amount=300, By="fed") is None
+    assert apply(llama, Action="Mint", To="a", Amount=1, By="fed")[0] == "CAP_EXCEEDED"
+    assert apply(llama, Action="Mint", To="a", Amount=1, By="operator")[0] == "NOT_A_MINTER"
+    assert apply(llama, Action="Allowance", To="b", Amount=1)[0] == "NOT_A_MINTER"
+    assert llama.supply == 300 and llama.consistent()
+
+
+def test_the_starting_allowance_is_granted_once():
+    s = ledger()
+    assert apply(s, Action="Allowance", To="alice", Amount=10) is None
+    assert apply(s, Action="Allowance", To="alice", Amount=10)[0] == "ALREADY_GRANTED"
+    assert s.balance("alice") == 10 and s.supply == 10 and s.consistent()
+
+
 def test_a_closed_escrow_cannot_be_closed_again():
-    s = TokenState()
-    apply(s, Action="Mint", To="a", Amount=10)
+    s = ledger()
+    apply(s, Action="Mint", To="a", Amount=10, By="operator")
     apply(s, Action="Hold", Escrow="e", From="a", Amount=4, For="x")
     assert apply(s, Action="Settle", Escrow="e", To="herd") is None
     assert apply(s, Action="Refund", Escrow="e")[0] == "UNKNOWN_ESCROW"  # never a refund after a charge

@@ -44,7 +44,7 @@ async def test_a_killed_server_restarts_with_accounts_chat_and_positions(tmp_pat
         await asyncio.sleep(0.2)
         replay = await asyncio.to_thread(run_cli, "replay", "--db", db, "--compare", second.http)
         assert replay.returncode == 0, replay.stdout + replay.stderr
-        assert "live state matches replay for all 3 actors" in replay.stdout
+        assert "live state matches replay for all 5 actors" in replay.stdout
         await alice.close()
         await bob.close()
     finally:
@@ -52,7 +52,7 @@ async def test_a_killed_server_restarts_with_accounts_chat_and_positions(tmp_pat
     assert "shutting down" in out
     # After a clean stop every actor has a snapshot, and replay agrees with each one.
     replay = run_cli("replay", "--db", db)
-    assert replay.returncode == 0 and replay.stdout.count("snapshot ok") == 3
+    assert replay.returncode == 0 and replay.stdout.count("snapshot ok") == 5
 
 
 def test_replay_refuses_a_tampered_log(tmp_path):

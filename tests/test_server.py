@@ -230,4 +230,4 @@ async def test_replay_hashes_equal_the_live_ones(server, connect, db_url):
     live = server.state_hashes()
     replayed = {r.actor: {"slot": r.slot, "digest": r.digest} for r in replay_all(Database(db_url))}
     assert replayed == live
-    assert set(live) == {"accounts", "room:plaza", "room:hall"}
+    assert set(live) == {"accounts", "room:plaza", "room:hall", "token:wAR", "token:LLAMA"}

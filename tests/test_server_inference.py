@@ -102,7 +102,7 @@ async def test_a_template_can_name_its_own_model(tmp_path):
         inbox = Inbox()
         srv.bus.register(inbox)
         t = 10**12
-        await srv.bus.call("token:wAR", {"Action": "Mint", "To": "alice", "Amount": 10**12, "T": t})
+        await srv.bus.call("token:wAR", {"Action": "Mint", "To": "alice", "Amount": 10**12, "By": "operator", "T": t})
         quote = await srv.bus.call("herd", {"Action": "Quote", "Requester": "alice", "Template": "oracle@1",
                                             "Values": {"question": "will it rain hay?"}, "T": t})
         run = await srv.bus.call("herd", {"Action": "Run", "QuoteId": quote["QuoteId"], "Requester": "alice",

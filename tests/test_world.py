@@ -22,6 +22,7 @@ def test_test_world_loads():
     assert plaza.spawn_tile("default", "anyone") == (3, 3)
     assert plaza.portal_at[(18, 7)].target_room == "hall"
     assert world.rules.near_radius == 4
+    assert world.starting_war == 10 * 10**12  # the default allowance
 
 
 def test_default_world_loads():
@@ -79,6 +80,12 @@ def test_a_rectangle_spawn_spreads_arrivals_over_its_walkable_tiles(broken):
             (w / "world.toml").read_text().replace("near_radius = 4", "near_radius = -1")), "near_radius"),
         (lambda w: (w / "world.toml").write_text(
             (w / "world.toml").read_text() + "warp_speed = 9\n"), "unknown setting"),
+        (lambda w: (w / "world.toml").write_text(
+            (w / "world.toml").read_text() + "\n[economy]\nstarting_war = -1\n"), "starting_war"),
+        (lambda w: (w / "world.toml").write_text(
+            (w / "world.toml").read_text() + "\n[economy]\nstarting_war = 0.0000000000001\n"), "12 decimals"),
+        (lambda w: (w / "world.toml").write_text(
+            (w / "world.toml").read_text() + "\n[economy]\nfree_llama = 5\n"), "unknown setting"),
         (lambda w: edit_map(w, "plaza", lambda d: layer(d, "portals")["objects"][0]["properties"][1].update(value="nowhere")),
          "unknown spawn 'nowhere'"),
         (lambda w: edit_map(w, "hall", lambda d: layer(d, "spawns").update(objects=[])), "no spawn point"),
