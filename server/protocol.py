@@ -97,6 +97,7 @@ ACTIONS: dict[str, dict[str, Field]] = {
     "Transfer": {"Token": Field(str, required=False, max_len=16), "Recipient": Field(str, max_len=64),
                  "Quantity": Field(int), "Tags": Field(dict, required=False)},
     "TokenInfo": {"Token": Field(str, required=False, max_len=16)},
+    "Balances": {"Token": Field(str, required=False, max_len=16)},
     "AdminCredit": {"Key": Field(str, max_len=128), "Name": Field(str, max_len=64), "Amount": Field(int),
                     "Token": Field(str, required=False, max_len=16)},
 }

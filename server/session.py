@@ -222,7 +222,7 @@ class Connection:
         if action == "AdminCredit":
             await admin.handle(self, msg, now_ms())
             return
-        if action in ("Balance", "Transfer", "TokenInfo"):
+        if action in ("Balance", "Balances", "Transfer", "TokenInfo"):
             await wallet.handle(self, msg, now_ms())
             return
         if action == "HerdInfo":

@@ -38,8 +38,9 @@ def _tags(msg: dict[str, Any]) -> dict[str, str]:
 
 async def handle(conn: "Connection", msg: dict[str, Any], now: int) -> None:
     bus, action, ref = conn.server.bus, msg["Action"], msg.get("Id")
-    if action == "TokenInfo":
-        info = await bus.call(f"token:{_token(msg)}", {"Action": "Info", "T": now})
+    if action in ("TokenInfo", "Balances"):  # public, as on the original ledgers
+        info = await bus.call(f"token:{_token(msg)}", {"Action": "Info" if action == "TokenInfo" else "Balances",
+                                                        "T": now})
         conn.send(response(msg, **{k: v for k, v in info.items() if k != "Action"}))
         return
     if conn.player is None:

@@ -79,6 +79,7 @@ async def test_wallet_needs_a_login_but_token_info_does_not(connect):
     assert (info["Cap"], info["TotalSupply"], info["Denomination"]) == (LLAMA_CAP, 0, 12)
     await connect("alice")
     assert (await stranger.request("TokenInfo"))["TotalSupply"] == 10 * UNIT  # wAR: the one allowance
+    assert (await stranger.request("Balances"))["Balances"] == {"alice": 10 * UNIT}
 
 
 def test_operator_credits_wAR_but_never_LLAMA(tmp_path):
