@@ -60,10 +60,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(mode: str, port: int, tmp: str) -> subprocess.Popen:
+def start_server(mode: str, port: int, tmp: str, extra: tuple[str, ...] = ()) -> subprocess.Popen:
     if mode == "llama-land":
         cmd = [sys.executable, "-m", "server.cli", "serve", "--world", str(WORLD), "--db", f"sqlite:///{tmp}/bench.db",
-               "--port", str(port), "--scrypt-n", "2"]
+               "--port", str(port), "--scrypt-n", "2", *extra]
     else:
         cmd = [sys.executable, str(ROOT / "bench" / "raw_server.py"), str(port)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -82,7 +82,7 @@ def start_server(mode: str, port: int, tmp: str) -> subprocess.Popen:
 async def step(mode: str, n: int, args: argparse.Namespace) -> dict:
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        proc = start_server(mode, port, tmp)
+        proc = start_server(mode, port, tmp, ("--no-inference",) if args.no_inference else ())
         samples = Samples()
         try:
             t0 = time.monotonic()
@@ -128,6 +128,7 @@ async def main() -> None:
     parser.add_argument("--observers", type=int, default=20, help="clients that decode and measure")
     parser.add_argument("--only", choices=("llama-land", "raw"), help="run one server only")
     parser.add_argument("--keep-going", action="store_true", help="try every N even after one misses the bar")
+    parser.add_argument("--no-inference", action="store_true", help="serve llama-land without its inference workers")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
