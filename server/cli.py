@@ -38,7 +38,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from npcs.templates import TemplateError
     from npcs.worker import JobFailed
 
-    from .app import Server
+    from .app import Server, tune_gc
     from .session import SessionConfig
     from .world import WorldError, load_world
 
@@ -68,6 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
             if exc.errno == errno.EADDRINUSE:
                 fail(f"cannot listen on {args.host}:{args.port}: the port is already in use")
             fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+        tune_gc()  # a process-wide setting: the serving process's, not a library's
         print(f"llama-land: serving {world.name!r} ({len(world.rooms)} rooms) on {server.url} — "
               f"health http://{args.host}:{server.port}/healthz, metrics /metrics", flush=True)
         stop = asyncio.Event()
