@@ -204,8 +204,10 @@ class HerdActor(Actor):
             return
         finally:
             self.inflight[requester] -= 1
-        await self.bus.call(self.ledger, {"Action": "Settle", "Escrow": escrow, "To": self.config.account,
-                                          "T": msg["T"]})
+        settled = await self.bus.call(self.ledger, {"Action": "Settle", "Escrow": escrow, "To": self.config.account,
+                                                    "T": msg["T"]})
+        if settled["Action"] == "Error":  # cannot happen while the herd alone closes its escrows: say so loudly
+            log.error("settling %s failed: %s", escrow, settled["Message"])
         self.stats.settled += 1
         self.stats.fees_settled += quote.fee
         self.bus.send(notify, {"Action": "Herd-Done", "RequestId": msg["RequestId"], "Text": result.text,

@@ -293,8 +293,11 @@ class Connection:
         self.send(response(msg, Name=name, Token=edge.token, Grace=self.config.grace_s))
         allowance = self.server.world.starting_war
         if allowance > 0:  # asked again at every login: the ledger grants it once, even if a crash came between
-            await self.server.bus.call("token:wAR", {"Action": "Allowance", "To": name, "Amount": allowance,
-                                                     "T": now_ms()})
+            try:
+                await self.server.bus.call("token:wAR", {"Action": "Allowance", "To": name, "Amount": allowance,
+                                                         "T": now_ms()})
+            except (MailboxFull, asyncio.TimeoutError, LookupError):  # the login stands; the next one grants it
+                log.warning("starting allowance for %s deferred: the ledger is busy", name)
 
     def disconnected(self) -> None:
         if self.player is not None and self.player.conn is self:
