@@ -13,7 +13,7 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from server.db import Database
 
@@ -101,6 +101,7 @@ class InferenceEngine:
         self.stats = EngineStats()
         self._seq = itertools.count()
         self._tasks: list[asyncio.Task] = []
+        self.on_dequeue: Callable[[], None] | None = None  # called whenever a job leaves the queue for a worker
 
     async def start(self) -> None:
         await asyncio.gather(*(w.start() for w in self.workers))
@@ -145,6 +146,8 @@ class InferenceEngine:
     async def _serve(self, worker: WorkerProcess) -> None:
         while True:
             item = await self.queue.get()
+            if self.on_dequeue is not None:
+                self.on_dequeue()
             if item.future.done():  # the caller gave up
                 continue
             queue_ms = (time.perf_counter() - item.queued_at) * 1000

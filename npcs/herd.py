@@ -103,6 +103,9 @@ class HerdActor(Actor):
         self.quotes: dict[str, Quote] = {}
         self.inflight: dict[str, int] = {}
         self.running: set[asyncio.Task] = set()
+        self.queued: dict[str, tuple[str, InferenceEngine, int]] = {}  # request id -> (notify, engine, position)
+        for e in self.engines.values():
+            e.on_dequeue = self.report_positions
         self.stats = HerdStats()
         self.handle("info", action("Info"), self.on_info)
         self.handle("quote", action("Quote"), self.on_quote)
@@ -187,11 +190,24 @@ class HerdActor(Actor):
         if self.waiting > 1:
             self.pricing.bump(t)
         self.inflight[requester] = self.inflight.get(requester, 0) + 1
+        self.queued[msg["RequestId"]] = (msg["Notify"], self.engines[self.model_of(quote.template)], position)
         self.bus.send(reply, {"Action": "Run-Accepted", "RequestId": msg["RequestId"], "Escrow": escrow,
                               "Fee": quote.fee, "Position": position})
         task = asyncio.get_running_loop().create_task(self._deliver(msg, quote, escrow, future))
         self.running.add(task)
         task.add_done_callback(self.running.discard)
+
+    def report_positions(self) -> None:
+        """A job left a queue: tell each waiting requester its new place (Herd-Queued), and the one whose job
+        reached a worker that it is running (Herd-Started) — what a client shows as "thinking… (3rd in line)"."""
+        for request_id, (notify, engine, last) in list(self.queued.items()):
+            position = engine.position(request_id)
+            if position is None:
+                del self.queued[request_id]
+                self.bus.send(notify, {"Action": "Herd-Started", "RequestId": request_id})
+            elif position != last:
+                self.queued[request_id] = (notify, engine, position)
+                self.bus.send(notify, {"Action": "Herd-Queued", "RequestId": request_id, "Position": position})
 
     async def _deliver(self, msg: Message, quote: Quote, escrow: str, future: asyncio.Future) -> None:
         notify, requester = msg["Notify"], msg["Requester"]
@@ -204,6 +220,7 @@ class HerdActor(Actor):
             return
         finally:
             self.inflight[requester] -= 1
+            self.queued.pop(msg["RequestId"], None)
         settled = await self.bus.call(self.ledger, {"Action": "Settle", "Escrow": escrow, "To": self.config.account,
                                                     "T": msg["T"]})
         if settled["Action"] == "Error":  # cannot happen while the herd alone closes its escrows: say so loudly

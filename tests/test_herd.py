@@ -280,3 +280,24 @@ async def test_an_answer_that_fails_validation_is_refunded(tmp_path):
         m.invariant()
     finally:
         await m.stop()
+
+
+async def test_requesters_hear_their_place_in_line(market):
+    """Three jobs on one worker: the later ones hear their position move up, then that they are running."""
+    for who in ("alice", "bob", "carol"):
+        await market.mint(who, UNIT)
+    accepted = []
+    for who in ("alice", "bob", "carol"):
+        q = await market.quote("story@1", {"topic": f"{who}'s hay"}, requester=who)
+        accepted.append(await market.run(q, f"line-{who}", payer=who, requester=who))
+    assert [a["Position"] for a in accepted][1:] == [1, 2] or [a["Position"] for a in accepted] == [1, 2, 3]
+    events = []
+    while sum(1 for e in events if e["Action"] == "Herd-Done") < 3:
+        events.append(await market.inbox.next())
+    carol = [e for e in events if e["RequestId"] == "line-carol"]
+    kinds = [e["Action"] for e in carol]
+    assert kinds[-2:] == ["Herd-Started", "Herd-Done"]
+    assert [e["Position"] for e in carol if e["Action"] == "Herd-Queued"] == [1]  # moved up from 2 to 1
+    for rid in ("line-alice", "line-bob"):
+        assert [e["Action"] for e in events if e["RequestId"] == rid][-2:] == ["Herd-Started", "Herd-Done"]
+    market.invariant()
