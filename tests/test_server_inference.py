@@ -109,6 +109,8 @@ async def test_a_template_can_name_its_own_model(tmp_path):
                                           "Payer": "alice", "RequestId": "oracle-1", "Notify": inbox.id, "T": t})
         assert run["Action"] == "Run-Accepted"
         done = await asyncio.wait_for(inbox.got.get(), 60)
+        while done["Action"] in ("Herd-Queued", "Herd-Started"):  # progress first, then the outcome
+            done = await asyncio.wait_for(inbox.got.get(), 60)
         assert done["Action"] == "Herd-Done" and done["Text"] in ("yes", "no")
         from server.db import InferenceReceipt
 
