@@ -110,6 +110,7 @@ class HerdActor(Actor):
         self.handle("info", action("Info"), self.on_info)
         self.handle("quote", action("Quote"), self.on_quote)
         self.handle("run", action("Run"), self.on_run)
+        self.handle("submit", action("Submit"), self.on_submit)
 
     @property
     def waiting(self) -> int:
@@ -180,20 +181,41 @@ class HerdActor(Actor):
             self.bus.send(reply, error(held["Code"], held["Message"]))
             return
         del self.quotes[quote.id]
-        request = InferenceRequest(quote.template, quote.values, requester, msg["RequestId"], quote.persona)
+        await self._enqueue(msg, quote.template, quote.values, quote.persona, escrow, quote.fee)
+
+    async def on_submit(self, msg: Message) -> None:
+        """A job the world itself pays for (the Fed's committee, a wandering llama's answer): no quote, no fee,
+        no escrow. Only actors inside the server can send it; players reach the herd through NPCs only."""
+        template = self.templates.get(msg["Template"])
+        if template is None:
+            self.bus.send(msg["ReplyTo"], error("UNKNOWN_TEMPLATE", f"no prompt template {msg['Template']!r}"))
+            return
         try:
-            future, position = self.engines[self.model_of(quote.template)].submit(request)
+            template.messages(**msg["Values"])
+        except TemplateError as exc:
+            self.bus.send(msg["ReplyTo"], error("BAD_REQUEST", str(exc)))
+            return
+        await self._enqueue(msg, template, dict(msg["Values"]), msg.get("Persona"), None, 0)
+
+    async def _enqueue(self, msg: Message, template: PromptTemplate, values: dict[str, Any], persona: str | None,
+                       escrow: str | None, fee: int) -> None:
+        reply, t, requester = msg["ReplyTo"], msg["T"], msg["Requester"]
+        request = InferenceRequest(template, values, requester, msg["RequestId"], persona)
+        engine = self.engines[self.model_of(template)]
+        try:
+            future, position = engine.submit(request)
         except JobFailed as exc:
-            await self._refund(escrow, quote.fee, exc.code, t)
+            if escrow is not None:
+                await self._refund(escrow, fee, exc.code, t)
             self.bus.send(reply, error(exc.code, exc.message))
             return
         if self.waiting > 1:
             self.pricing.bump(t)
         self.inflight[requester] = self.inflight.get(requester, 0) + 1
-        self.queued[msg["RequestId"]] = (msg["Notify"], self.engines[self.model_of(quote.template)], position)
+        self.queued[msg["RequestId"]] = (msg["Notify"], engine, position)
         self.bus.send(reply, {"Action": "Run-Accepted", "RequestId": msg["RequestId"], "Escrow": escrow,
-                              "Fee": quote.fee, "Position": position})
-        task = asyncio.get_running_loop().create_task(self._deliver(msg, quote, escrow, future))
+                              "Fee": fee, "Position": position})
+        task = asyncio.get_running_loop().create_task(self._deliver(msg, fee, escrow, future))
         self.running.add(task)
         task.add_done_callback(self.running.discard)
 
@@ -209,26 +231,28 @@ class HerdActor(Actor):
                 self.queued[request_id] = (notify, engine, position)
                 self.bus.send(notify, {"Action": "Herd-Queued", "RequestId": request_id, "Position": position})
 
-    async def _deliver(self, msg: Message, quote: Quote, escrow: str, future: asyncio.Future) -> None:
+    async def _deliver(self, msg: Message, fee: int, escrow: str | None, future: asyncio.Future) -> None:
         notify, requester = msg["Notify"], msg["Requester"]
         try:
             result = await future
         except JobFailed as exc:
-            await self._refund(escrow, quote.fee, exc.code, msg["T"])
+            if escrow is not None:
+                await self._refund(escrow, fee, exc.code, msg["T"])
             self.bus.send(notify, {"Action": "Herd-Failed", "RequestId": msg["RequestId"], "Code": exc.code,
-                                   "Message": exc.message, "Refunded": quote.fee})
+                                   "Message": exc.message, "Refunded": fee})
             return
         finally:
             self.inflight[requester] -= 1
             self.queued.pop(msg["RequestId"], None)
-        settled = await self.bus.call(self.ledger, {"Action": "Settle", "Escrow": escrow, "To": self.config.account,
-                                                    "T": msg["T"]})
-        if settled["Action"] == "Error":  # cannot happen while the herd alone closes its escrows: say so loudly
-            log.error("settling %s failed: %s", escrow, settled["Message"])
-        self.stats.settled += 1
-        self.stats.fees_settled += quote.fee
+        if escrow is not None:
+            settled = await self.bus.call(self.ledger, {"Action": "Settle", "Escrow": escrow,
+                                                        "To": self.config.account, "T": msg["T"]})
+            if settled["Action"] == "Error":  # cannot happen while the herd alone closes its escrows: say so loudly
+                log.error("settling %s failed: %s", escrow, settled["Message"])
+            self.stats.settled += 1
+            self.stats.fees_settled += fee
         self.bus.send(notify, {"Action": "Herd-Done", "RequestId": msg["RequestId"], "Text": result.text,
-                               "ReceiptId": result.receipt_id, "Fee": quote.fee, "QueueMs": round(result.queue_ms),
+                               "ReceiptId": result.receipt_id, "Fee": fee, "QueueMs": round(result.queue_ms),
                                "TtftMs": round(result.ttft_ms), "TokensPerSecond": round(result.tokens_per_second, 1)})
 
     async def _refund(self, escrow: str, amount: int, reason: str, t: int) -> None:

@@ -128,23 +128,24 @@ def validate_grammar(grammar: str, model_path: str) -> str | None:
     return result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit code {result.returncode}"
 
 
-def load_templates(folder: str | Path, model_path: str) -> dict[str, PromptTemplate]:
+def load_templates(folder: str | Path, model_path: str | None) -> dict[str, PromptTemplate]:
     """Every *.toml in folder, by id; each grammar checked against the vocabulary of the model it will run on
-    (its own, or model_path). No folder, no templates."""
+    (its own, or model_path; model_path None: a server without inference, where nothing is checked against a
+    model). No folder, no templates."""
     folder = Path(folder)
     out: dict[str, PromptTemplate] = {}
     for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
         template = load_template(path)
         if template.id in out:
             raise TemplateError(f"{path}: template id {template.id!r} is used twice")
-        if template.model:
+        if template.model and model_path is not None:
             from .models import ModelError, check_model
 
             try:
                 check_model(template.model)
             except ModelError as exc:
                 raise TemplateError(f"{path}: {exc}") from None
-        if template.grammar:
+        if template.grammar and model_path is not None:
             why = validate_grammar(template.grammar, template.model or model_path)
             if why:
                 raise TemplateError(f"{path}: grammar rejected: {why}")

@@ -29,10 +29,11 @@ MIN_PASSWORD = 6
 DEFAULT_SCRYPT_N = 2**14
 
 
-def check_name(name: str) -> None:
+def check_name(name: str, npc_names: frozenset[str] | set[str] = frozenset()) -> None:
+    """npc_names: the world's NPC ids and names (lower case, no spaces): nobody may pass as an NPC."""
     if not NAME_RE.match(name):
         raise Refused(Code.BAD_NAME, "a name is 3-20 letters, digits, _ or -, starting with a letter")
-    if name.lower() in RESERVED:
+    if name.lower() in RESERVED or name.lower() in npc_names:
         raise Refused(Code.BAD_NAME, f"{name!r} is reserved")
 
 

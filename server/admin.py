@@ -1,4 +1,5 @@
-"""Operator requests over the game port: `llama-land admin credit NAME AMOUNT --token wAR`.
+"""Operator requests over the game port: `llama-land admin credit NAME AMOUNT --token wAR` and
+`llama-land admin withdraw ACCOUNT AMOUNT --to NAME --token LLAMA` (out of a world account such as the Oracle's pool).
 
 Only from a loopback address, and only with the admin key that the server keeps in a file readable by the
 operator alone (next to the SQLite database, or where --admin-key-file says). Credits are mints by "operator":
@@ -66,12 +67,34 @@ async def handle(conn: "Connection", msg: dict[str, Any], now: int) -> None:
     token = msg.get("Token") or "wAR"
     if token not in TOKENS:
         raise ProtocolError(Code.BAD_REQUEST, f"Token must be one of {', '.join(TOKENS)}", ref)
-    known = await conn.server.bus.call("accounts", {"Action": "Lookup", "Player": msg["Name"]})
-    if known["Account"] is None:
-        raise ProtocolError(Code.UNKNOWN_ACCOUNT, f"no account {msg['Name']!r}", ref)
-    name = known["Account"]["Name"]
+    name = await _account(conn, msg["Name"] if msg["Action"] == "AdminCredit" else msg["To"], ref)
+    if msg["Action"] == "AdminWithdraw":
+        await _withdraw(conn, msg, token, name, now)
+        return
     done = await conn.server.bus.call(f"token:{token}", {"Action": "Mint", "To": name, "Amount": msg["Amount"],
                                                          "By": "operator", "Memo": "admin credit", "T": now})
     if done["Action"] == "Error":
         raise ProtocolError(done["Code"], done["Message"], ref)
     conn.send(response(msg, Name=name, Token=token, Amount=msg["Amount"], Balance=done["Balance"]))
+
+
+async def _account(conn: "Connection", name: str, ref: str | None) -> str:
+    known = await conn.server.bus.call("accounts", {"Action": "Lookup", "Player": name})
+    if known["Account"] is None:
+        raise ProtocolError(Code.UNKNOWN_ACCOUNT, f"no account {name!r}", ref)
+    return known["Account"]["Name"]
+
+
+async def _withdraw(conn: "Connection", msg: dict[str, Any], token: str, to: str, now: int) -> None:
+    """Move tokens out of a world account (the Oracle's pool, the Fed's offerings) to a player: the operator's
+    alone, and never out of a player's account."""
+    ref, source = msg.get("Id"), msg["From"]
+    if source not in conn.server.service_accounts:
+        raise ProtocolError(Code.FORBIDDEN, f"{source!r} is not a world account "
+                                            f"({', '.join(sorted(conn.server.service_accounts))})", ref)
+    done = await conn.server.bus.call(f"token:{token}", {"Action": "Transfer", "From": source, "To": to,
+                                                         "Amount": msg["Amount"], "Tags": {"X-Reason": "withdraw"},
+                                                         "T": now})
+    if done["Action"] == "Error":
+        raise ProtocolError(done["Code"], done["Message"], ref)
+    conn.send(response(msg, From=source, To=to, Token=token, Amount=msg["Amount"], Balance=done["Balance"]))

@@ -19,16 +19,21 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from npcs.cast import Cast, load_cast
 from npcs.engine import InferenceConfig, InferenceEngine
+from npcs.fed import FedActor
 from npcs.herd import HerdActor
-from npcs.templates import load_templates
+from npcs.memory import NpcMemory
+from npcs.oracle import OracleActor
+from npcs.services import JokerActor, WandererActor
+from npcs.templates import load_templates, validate_grammar, TemplateError
 
 from . import protocol
 from .accounts import AccountsActor, hash_password
 from .admin import default_key_file, ensure_key
 from .actors import Actor, LocalBus, MailboxFull
 from .db import Database, PositionCheckpoint
-from .ledger import LLAMA_CAP, TokenActor
+from .ledger import LLAMA_CAP, SERVICE_ACCOUNTS, TokenActor
 from .log import MessageLog
 from .metrics import Metrics
 from .room import RoomActor
@@ -57,6 +62,10 @@ class Server:
         self.admin_key = ""
         self.engine: InferenceEngine | None = None
         self.herd: HerdActor | None = None
+        self.fed: FedActor | None = None
+        self.npc_actors: list[Actor] = []
+        self.npc_names: frozenset[str] = frozenset()
+        self.service_accounts = SERVICE_ACCOUNTS
         self._tasks: set[asyncio.Task] = set()
         self._ws: WSServer | None = None
 
@@ -76,6 +85,12 @@ class Server:
         return task
 
     async def start(self) -> None:
+        # The cast (NPC files + placements) is checked before anything starts: a broken NPC file stops the start.
+        model = self.inference.model_path if self.inference else None
+        self.templates = await asyncio.to_thread(load_templates, self.world.root / "templates", model)
+        self.cast: Cast = load_cast(self.world, self.templates)
+        self.npc_names = frozenset(self.cast.names())
+        self.service_accounts = SERVICE_ACCOUNTS | {s.id for s in self.cast.of_kind("oracle")}
         self.db = Database(self.db_url)
         self.admin_key = ensure_key(self.admin_key_file or default_key_file(self.db_url))
         self.db.start()
@@ -83,11 +98,13 @@ class Server:
         accounts = AccountsActor(self.bus, self.log)
         self.ledger = TokenActor("wAR", self.bus, self.log, cap=None, minters=("allowance", "operator"))
         self.llama = TokenActor("LLAMA", self.bus, self.log, cap=LLAMA_CAP, minters=("fed",))
-        self.rooms = {name: RoomActor(self.world, room, self.bus, self.log, self.db, self.metrics)
+        self.rooms = {name: RoomActor(self.world, room, self.bus, self.log, self.db, self.metrics,
+                                      self.cast.in_room(name))
                       for name, room in self.world.rooms.items()}
         self.actors = [accounts, self.ledger, self.llama, *self.rooms.values()]
         if self.inference is not None:
             await self._start_inference(self.inference)
+        self._start_npcs()
         for actor in self.actors:
             self.bus.register(actor)
             actor.start()
@@ -98,6 +115,10 @@ class Server:
             await room.open(t)
         if self.herd is not None:
             await self.herd.open(t)  # refunds fees of jobs a crash left unfinished
+        for npc in self.npc_actors:  # the Fed and the Oracle finish what a crash interrupted
+            opener = getattr(npc, "open", None)
+            if opener is not None:
+                await opener(t)
         # Login with an unknown name costs the same scrypt work as a wrong password.
         self.dummy_hash = await asyncio.to_thread(hash_password, "no such account", self.session_config.scrypt_n)
         self._ws = await serve(
@@ -111,7 +132,8 @@ class Server:
 
     async def _start_inference(self, cfg: "InferenceConfig") -> None:
         """Model checked, grammars validated, workers up: any failure here stops the start with a clear error."""
-        templates = await asyncio.to_thread(load_templates, self.world.root / "templates", cfg.model_path)
+        templates = {**self.templates, **self.cast.templates()}
+        await asyncio.to_thread(self._check_npc_grammars, cfg.model_path)
         self.engine = InferenceEngine(cfg.model_path, self.db, cfg.workers, cfg.threads, cfg.n_ctx, cfg.queue_size,
                                       cfg.timeout)
         # A template with a model of its own gets one single-threaded worker for it: cores are scarce.
@@ -120,6 +142,38 @@ class Server:
         await asyncio.gather(self.engine.start(), *(e.start() for e in more.values()))
         self.herd = HerdActor(self.bus, self.engine, templates, more_engines=more)
         self.actors.append(self.herd)
+
+    def _check_npc_grammars(self, model_path: str) -> None:
+        """Templates were checked as files; an NPC file's [model] grammar replaces one, and is checked here."""
+        for spec in self.cast.specs.values():
+            for template in spec.templates.values():
+                base = self.templates.get(template.id.split("/")[0])
+                if template.grammar and (base is None or base.grammar != template.grammar):
+                    why = validate_grammar(template.grammar, template.model or model_path)
+                    if why:
+                        raise TemplateError(f"{spec.path}: [model] grammar rejected: {why}")
+
+    def _start_npcs(self) -> None:
+        """One actor per NPC that acts (the King's is the Fed); Fed committee members are data the Fed uses."""
+        self.memory = NpcMemory(self.db)
+        self.memory.load()
+        on = self.herd is not None
+        oracles = self.cast.of_kind("oracle")
+        king = self.cast.king
+        if king is not None:
+            committee = [self.cast.specs[m] for m in king.committee]
+            self.fed = FedActor(self.bus, self.log, self.memory, king, self.cast.placed[king.id].room, committee,
+                                {o.id: o.economy["endowment"] for o in oracles}, inference=on)
+            self.npc_actors.append(self.fed)
+        for presence in self.cast.placed.values():
+            spec, room = presence.spec, presence.room
+            if spec.kind == "oracle":
+                self.npc_actors.append(OracleActor(self.bus, spec, room, self.memory, on, self.log))
+            elif spec.kind == "joker":
+                self.npc_actors.append(JokerActor(self.bus, spec, room, self.memory, on))
+            elif spec.kind == "wanderer":
+                self.npc_actors.append(WandererActor(self.bus, spec, room, self.memory, on))
+        self.actors.extend(self.npc_actors)
 
     async def stop(self) -> None:
         if self._ws is not None:
@@ -130,7 +184,7 @@ class Server:
         for task in list(self._tasks):
             task.cancel()
         t = now_ms()
-        for actor in self.actors:
+        for actor in reversed(self.actors):  # NPCs first, the ledgers they pay through last
             await actor.stop()
         for room in self.rooms.values():
             room.checkpoint_all(t)
@@ -170,6 +224,11 @@ class Server:
             await asyncio.sleep(1.0)
             self.metrics.sample()
             waited += 1.0
+            if self.fed is not None and int(waited) % 10 == 0:  # keep the next epoch's commitment published
+                try:
+                    self.fed.deliver({"Action": "Tick", "T": now_ms()})
+                except MailboxFull:
+                    pass
             if waited >= every:
                 waited = 0.0
                 for room in self.rooms.values():

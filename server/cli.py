@@ -35,6 +35,7 @@ def raise_open_file_limit() -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     from npcs.models import ModelError
+    from npcs.npcfile import NpcError
     from npcs.templates import TemplateError
     from npcs.worker import JobFailed
 
@@ -62,6 +63,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
             await server.start()
         except BadDatabaseURL as exc:
             fail(f"bad --db URL: {exc}")
+        except NpcError as exc:
+            fail(f"bad world: {exc}")
         except (ModelError, TemplateError, JobFailed) as exc:
             fail(f"cannot start inference: {exc}")
         except OSError as exc:
@@ -175,22 +178,32 @@ def cmd_admin(args: argparse.Namespace) -> None:
     if not key_file.is_file():
         fail(f"no admin key at {key_file} (the server writes it at start; pass --db or --admin-key-file)")
 
-    async def credit() -> dict:
+    key = key_file.read_text().strip()
+    if args.admin_command == "credit":
+        request = {"Action": "AdminCredit", "Key": key, "Name": args.name, "Amount": amount, "Token": args.token}
+    else:
+        request = {"Action": "AdminWithdraw", "Key": key, "From": args.account, "To": args.to, "Amount": amount,
+                   "Token": args.token}
+
+    async def ask() -> dict:
         client = await GameClient.connect(args.url)
         try:
-            return await client.request("AdminCredit", Key=key_file.read_text().strip(), Name=args.name,
-                                        Amount=amount, Token=args.token)
+            return await client.request(request.pop("Action"), **request)
         finally:
             await client.close()
 
     try:
-        done = asyncio.run(credit())
+        done = asyncio.run(ask())
     except ServerError as exc:
         fail(f"{exc.code}: {exc.frame.get('Message')}")
     except OSError as exc:
         fail(f"cannot reach {args.url}: {exc}")
-    print(f"credited {args.amount} {done['Token']} to {done['Name']}; balance now "
-          f"{done['Balance'] / 10**12:g} {done['Token']}")
+    if args.admin_command == "credit":
+        print(f"credited {args.amount} {done['Token']} to {done['Name']}; balance now "
+              f"{done['Balance'] / 10**12:g} {done['Token']}")
+    else:
+        print(f"withdrew {args.amount} {done['Token']} from {done['From']} to {done['To']}; {done['From']} now "
+              f"holds {done['Balance'] / 10**12:g} {done['Token']}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -259,11 +272,17 @@ def build_parser() -> argparse.ArgumentParser:
     credit = adm_sub.add_parser("credit", help="credit a player with tokens (wAR; LLAMA only comes from the Fed)")
     credit.add_argument("name", help="the player's name")
     credit.add_argument("amount", help="amount in whole tokens, e.g. 25 or 0.5")
-    credit.add_argument("--token", default="wAR", help="token (default: wAR)")
-    credit.add_argument("--url", default="ws://127.0.0.1:8765/", help="the server's websocket URL")
-    credit.add_argument("--db", default=DEFAULT_URL, help="the server's database URL, to find its admin key")
-    credit.add_argument("--admin-key-file", type=Path, help="the admin key file (default: next to the database)")
-    credit.set_defaults(fn=cmd_admin)
+    withdraw = adm_sub.add_parser("withdraw", help="move tokens out of a world account (e.g. the Oracle's pool) "
+                                                   "to a player")
+    withdraw.add_argument("account", help="the world account, e.g. oracle")
+    withdraw.add_argument("amount", help="amount in whole tokens, e.g. 25 or 0.5")
+    withdraw.add_argument("--to", required=True, help="the player who receives it")
+    for cmd, token in ((credit, "wAR"), (withdraw, "LLAMA")):
+        cmd.add_argument("--token", default=token, help=f"token (default: {token})")
+        cmd.add_argument("--url", default="ws://127.0.0.1:8765/", help="the server's websocket URL")
+        cmd.add_argument("--db", default=DEFAULT_URL, help="the server's database URL, to find its admin key")
+        cmd.add_argument("--admin-key-file", type=Path, help="the admin key file (default: next to the database)")
+        cmd.set_defaults(fn=cmd_admin)
     return parser
 
 

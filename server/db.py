@@ -98,6 +98,15 @@ def upsert_positions(session: Session, rows: list[dict[str, Any]]) -> None:
     session.connection().execute(stmt, rows)
 
 
+class NpcFact(SQLModel, table=True):
+    """What an NPC remembers about a player (a few short facts), used in its prompts: see npcs/memory.py."""
+
+    npc: str = Field(primary_key=True)
+    player: str = Field(primary_key=True)
+    facts: str  # JSON object: fact name -> short text
+    t_ms: int
+
+
 class InferenceReceipt(SQLModel, table=True):
     """Everything needed to re-run one inference and check it: see npcs/receipts.py and `llama-land verify`."""
 

@@ -18,7 +18,7 @@ DECIMALS = 12
 UNIT = 10**DECIMALS
 LLAMA_CAP = 11_111_111 * UNIT  # the reference system's total supply cap
 TOKENS = ("wAR", "LLAMA")
-SERVICE_ACCOUNTS = frozenset({"herd"})  # accounts that belong to the world, not to a player
+SERVICE_ACCOUNTS = frozenset({"herd", "fed"})  # accounts that belong to the world, not to a player (NPCs add theirs)
 
 
 class TokenState(ActorState):
@@ -30,6 +30,7 @@ class TokenState(ActorState):
         self.escrow: dict[str, dict[str, Any]] = {}  # id -> {"Payer", "Amount", "For"}
         self.supply = 0
         self.allowances: dict[str, int] = {}  # accounts that received their starting allowance
+        self.refs: dict[str, int] = {}  # Ref -> amount: a mint or transfer with a Ref happens at most once
 
     def balance(self, account: str) -> int:
         return self.balances.get(account, 0)
@@ -45,11 +46,17 @@ class TokenState(ActorState):
         self._add(msg["To"], msg["Amount"])
         self.supply += msg["Amount"]
 
+    def _ref(self, msg: Message) -> None:
+        if msg.get("Ref"):
+            self.refs[msg["Ref"]] = msg["Amount"]
+
     def on_Mint(self, msg: Message) -> None:
+        self._ref(msg)
         self._add(msg["To"], msg["Amount"])
         self.supply += msg["Amount"]
 
     def on_Transfer(self, msg: Message) -> None:
+        self._ref(msg)
         self._add(msg["From"], -msg["Amount"])
         self._add(msg["To"], msg["Amount"])
 
@@ -83,6 +90,9 @@ def refusal(state: TokenState, msg: Message) -> tuple[str, str] | None:
         cap = state.config.get("Cap")
         if cap is not None and state.supply + amount > cap:
             return "CAP_EXCEEDED", f"minting {amount} would pass the supply cap of {cap} (supply {state.supply})"
+    if kind in ("Mint", "Transfer") and msg.get("Ref") and msg["Ref"] in state.refs:
+        # Services retry after a crash with the same Ref: the second attempt must not pay again.
+        return "DUPLICATE_REF", f"{kind.lower()} {msg['Ref']} has already been done"
     if kind == "Allowance" and msg["To"] in state.allowances:
         return "ALREADY_GRANTED", f"{msg['To']} has had the starting allowance"
     if kind in ("Transfer", "Hold") and state.balance(msg["From"]) < amount:
@@ -95,8 +105,8 @@ def refusal(state: TokenState, msg: Message) -> tuple[str, str] | None:
     return None
 
 
-LOGGED = {"Mint": ("To", "Amount", "By", "Memo"), "Allowance": ("To", "Amount"),
-          "Transfer": ("From", "To", "Amount", "Tags"),
+LOGGED = {"Mint": ("To", "Amount", "By", "Memo", "Ref"), "Allowance": ("To", "Amount"),
+          "Transfer": ("From", "To", "Amount", "Tags", "Ref"),
           "Hold": ("Escrow", "From", "Amount", "For"), "Settle": ("Escrow", "To"), "Refund": ("Escrow", "Reason")}
 
 

@@ -49,6 +49,8 @@ class Code:
     FORBIDDEN = "FORBIDDEN"
     INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
     BAD_AMOUNT = "BAD_AMOUNT"
+    NO_NPC_HERE = "NO_NPC_HERE"
+    TOO_FAR = "TOO_FAR"
     INTERNAL = "INTERNAL"
 
 
@@ -98,6 +100,17 @@ ACTIONS: dict[str, dict[str, Field]] = {
                  "Quantity": Field(int), "Tags": Field(dict, required=False)},
     "TokenInfo": {"Token": Field(str, required=False, max_len=16)},
     "Balances": {"Token": Field(str, required=False, max_len=16)},
+    "Petition": {"Text": Field(str, max_len=1000), "Key": Field(str, required=False, max_len=64)},
+    "Petitions": {},
+    "FedInfo": {"Epoch": Field(int, required=False)},
+    "Joke": {"Topic": Field(str, max_len=200), "MaxFee": Field(int, required=False)},
+    "Prophecy": {"Question": Field(str, max_len=1000), "MaxFee": Field(int, required=False)},
+    "Quote": {"Service": Field(str, choices=("petition", "joke", "prophecy")), "Text": Field(str, max_len=1000)},
+    "OracleInfo": {},
+    "HighLow": {"Bet": Field(int), "Guess": Field(str, choices=("high", "low")), "ClientSeed": Field(str, max_len=64),
+                "Commitment": Field(str, max_len=64)},
+    "AdminWithdraw": {"Key": Field(str, max_len=128), "From": Field(str, max_len=64), "To": Field(str, max_len=64),
+                      "Amount": Field(int), "Token": Field(str, required=False, max_len=16)},
     "AdminCredit": {"Key": Field(str, max_len=128), "Name": Field(str, max_len=64), "Amount": Field(int),
                     "Token": Field(str, required=False, max_len=16)},
 }

@@ -6,6 +6,8 @@ Move     -> soft state: rules.walk, then the interest grid; portals hand the pla
 Chat     -> logged, then delivered to the room or to those nearby; Whisper -> logged, to one player anywhere
 Tick     -> one frame per interest cell to the players in it
 Leave    -> logged, position checkpointed
+NPCs     -> they stand (or wander) here as entities; requests for them (Petition, Joke, …) are checked for reach
+            and forwarded; NpcSay is an NPC speaking, logged like any chat line but marked with the NPC's id
 Messages from players carry a server-stamped `Player` and `T`; nothing here trusts a name sent by a client.
 """
 
@@ -13,9 +15,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .actors import Actor, Bus, Message, action
+from .actors import Actor, Bus, MailboxFull, Message, action
 from .db import ChatLine, Database, upsert_positions
 from .interest import InterestGrid
 from .log import MessageLog
@@ -23,6 +25,15 @@ from .protocol import Code, error, response
 from .rules import Refused, Walker, clean_chat, near, walk
 from .state import RoomState
 from .world import RoomMap, Rules, World
+
+if TYPE_CHECKING:
+    from npcs.cast import NpcPresence
+
+# Which kind of NPC serves each request; Quote asks by service.
+NPC_ACTIONS = {"Petition": "king", "Joke": "joker", "Prophecy": "oracle", "HighLow": "oracle", "OracleInfo": "oracle",
+               "Quote": None}
+QUOTE_SERVICES = {"petition": "king", "joke": "joker", "prophecy": "oracle"}
+ASK_FROM_ANYWHERE = {"OracleInfo", "Quote"}  # the rest need the player within the NPC's reach
 
 
 @dataclass
@@ -38,7 +49,8 @@ def player_id(name: str) -> str:
 
 
 class RoomActor(Actor):
-    def __init__(self, world: World, room: RoomMap, bus: Bus, log: MessageLog, db: Database, metrics: Any):
+    def __init__(self, world: World, room: RoomMap, bus: Bus, log: MessageLog, db: Database, metrics: Any,
+                 npcs: "list[NpcPresence] | None" = None):
         super().__init__(f"room:{room.name}")
         self.world, self.room, self.rules = world, room, world.rules
         self.bus, self.log, self.db, self.metrics = bus, log, db, metrics
@@ -47,6 +59,8 @@ class RoomActor(Actor):
         self.avatars: dict[str, Avatar] = {}
         self.by_eid: dict[int, str] = {}
         self.tick_no = 0
+        self.npcs = {n.spec.id: n for n in npcs or []}
+        self.wanderers = [n for n in self.npcs.values() if n.wanderer is not None]
         for name, match, fn in [
             ("enter", action("Enter"), self.on_enter),
             ("leave", action("Leave"), self.on_leave),
@@ -56,6 +70,8 @@ class RoomActor(Actor):
             ("who", action("Who"), self.on_who),
             ("tick", action("Tick"), self.on_tick),
             ("checkpoint", action("Checkpoint"), self.on_checkpoint),
+            ("npc-say", action("NpcSay"), self.on_npc_say),
+            *((f"npc-{a.lower()}", action(a), self.on_npc_request) for a in NPC_ACTIONS),
         ]:
             self.handle(name, match, fn)
 
@@ -68,6 +84,9 @@ class RoomActor(Actor):
             await self.record({"Action": "Configure", **config, "T": t})
         for name in sorted(self.state.members):
             await self.record({"Action": "Leave", "Player": name, "Reason": "restart", "T": t})
+        for npc in self.npcs.values():  # an NPC's entity id maps to no connection: ticks about it, none to it
+            self.grid.add(npc.eid, npc.spec.name, npc.x, npc.y)
+            self.by_eid[npc.eid] = f"entity:{npc.spec.id}"
 
     async def record(self, entry: Message, rows: list[Any] | None = None) -> None:
         """Log first, then change state: whatever anyone is told next is already durable."""
@@ -101,6 +120,7 @@ class RoomActor(Actor):
             "Chat": [list(line) for line in self.state.history],
             "Rules": {"TickHz": self.rules.tick_hz, "Speed": self.rules.speed, "NearRadius": self.rules.near_radius,
                       "ChatMax": self.rules.chat_max, "Cell": self.rules.cell},
+            "Npcs": [npc.describe() for npc in self.npcs.values()],
         })
 
     async def on_leave(self, msg: Message) -> None:
@@ -164,6 +184,60 @@ class RoomActor(Actor):
         for name in hearers:
             self.bus.send(player_id(name), line)
         self.bus.send(player_id(avatar.name), response(msg, Seq=self.state.chat_seq, Heard=len(hearers) - 1))
+        for npc in self.wanderers:  # a llama answers when a player near it speaks to it by name
+            if npc.spec.name.lower() in text.lower() and near(avatar.walker.x, avatar.walker.y, npc.x, npc.y,
+                                                              npc.spec.reach):
+                self.bus.send(npc.address, {"Action": "Heard", "Player": avatar.name, "Text": text, "T": msg["T"]})
+
+    # --- NPCs --------------------------------------------------------------------------------------------------
+
+    def on_npc_request(self, msg: Message) -> None:
+        avatar = self.avatars.get(msg["Player"])
+        if avatar is None:
+            return
+        kind = QUOTE_SERVICES[msg["Service"]] if msg["Action"] == "Quote" else NPC_ACTIONS[msg["Action"]]
+        npc = next((n for n in self.npcs.values() if n.spec.kind == kind), None)
+        try:
+            if npc is None or npc.address is None:
+                raise Refused(Code.NO_NPC_HERE, f"nobody here serves {msg['Action']}: find the {kind} of this world")
+            if msg["Action"] not in ASK_FROM_ANYWHERE and not near(avatar.walker.x, avatar.walker.y, npc.x, npc.y,
+                                                                   npc.spec.reach):
+                raise Refused(Code.TOO_FAR, f"walk up to {npc.spec.name} (within {npc.spec.reach} tiles) first")
+            if not self.bus.send(npc.address, {**msg, "Npc": npc.spec.id}):
+                raise Refused(Code.UNAVAILABLE, f"{npc.spec.name} is not here right now")
+        except Refused as no:
+            self.refuse(avatar.name, no, msg)
+        except MailboxFull:
+            self.refuse(avatar.name, Refused(Code.BUSY, f"{npc.spec.name} is busy; try again in a moment"), msg)
+
+    async def on_npc_say(self, msg: Message) -> None:
+        npc = self.npcs.get(msg["Npc"])
+        text = " ".join(str(msg["Text"]).split())[: self.rules.chat_max]
+        if npc is None or not text:
+            return
+        scope = msg.get("Scope") or "room"
+        entry = {"Action": "Chat", "Player": npc.spec.name, "Npc": npc.spec.id, "Scope": scope, "Text": text,
+                 "T": msg["T"]}
+        await self.record(entry, [ChatLine(room=self.room.name, scope=scope, author=npc.spec.name, text=text,
+                                           t_ms=msg["T"])])
+        line = {"Action": "ChatLine", "Room": self.room.name, "Seq": self.state.chat_seq, "From": npc.spec.name,
+                "Npc": npc.spec.id, "Scope": scope, "Text": text, "T": msg["T"]}
+        for name, a in self.avatars.items():
+            if scope == "room" or near(npc.x, npc.y, a.walker.x, a.walker.y, self.rules.near_radius):
+                self.bus.send(player_id(name), line)
+
+    def walk_wanderers(self, t: int) -> None:
+        for npc in self.wanderers:
+            w = npc.wanderer
+            assert w is not None
+            if w.advance(t):
+                npc.x, npc.y = w.x, w.y
+                self.grid.move(npc.eid, npc.x, npc.y)
+            audience = any(near(npc.x, npc.y, a.walker.x, a.walker.y, self.rules.near_radius)
+                           for a in self.avatars.values())
+            if w.idle_due(t, audience) and npc.spec.lines.get("idle"):
+                self.deliver({"Action": "NpcSay", "Npc": npc.spec.id, "Scope": "near", "T": t,
+                              "Text": npc.spec.line("idle", w.lines_said - 1)})
 
     async def on_whisper(self, msg: Message) -> None:
         avatar = self.avatars.get(msg["Player"])
@@ -202,6 +276,8 @@ class RoomActor(Actor):
     def on_tick(self, msg: Message) -> None:
         started = time.perf_counter()
         self.tick_no += 1
+        if self.wanderers:
+            self.walk_wanderers(msg["T"])
         out = self.grid.flush(self.tick_no, msg["T"])
         for eid, frame in out.views.items():
             self.bus.send_raw(self.by_eid[eid], frame)

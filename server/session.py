@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("llama_land.session")
 
-ROUTED = {"Move", "Chat", "Whisper", "Who"}  # requests a room answers
+# Requests a room answers; the NPC requests go on from the room to the NPC within reach.
+ROUTED = {"Move", "Chat", "Whisper", "Who", "Petition", "Joke", "Prophecy", "Quote", "OracleInfo", "HighLow"}
 
 
 def now_ms() -> int:
@@ -219,8 +220,11 @@ class Connection:
         if action == "Ping":
             self.send(response(msg, T=now_ms()))
             return
-        if action == "AdminCredit":
+        if action in ("AdminCredit", "AdminWithdraw"):
             await admin.handle(self, msg, now_ms())
+            return
+        if action in ("Petitions", "FedInfo"):
+            await self.ask_fed(msg)
             return
         if action in ("Balance", "Balances", "Transfer", "TokenInfo"):
             await wallet.handle(self, msg, now_ms())
@@ -245,6 +249,16 @@ class Connection:
             return
         self.route(msg)
 
+    async def ask_fed(self, msg: Message) -> None:
+        if self.server.bus.lookup("fed") is None:
+            raise ProtocolError(Code.UNAVAILABLE, "this world has no Llama Fed", msg.get("Id"))
+        if msg["Action"] == "Petitions" and self.player is None:
+            raise ProtocolError(Code.NOT_LOGGED_IN, "log in to see your petitions", msg.get("Id"))
+        ask = {"Action": "Info" if msg["Action"] == "FedInfo" else "Petitions", "T": now_ms(),
+               "Player": self.player.name if self.player else None, "Epoch": msg.get("Epoch")}
+        reply = await self.server.bus.call("fed", ask)
+        self.send(response(msg, **{k: v for k, v in reply.items() if k != "Action"}))
+
     def route(self, msg: Message) -> None:
         """Pass a game request to the player's room, rebuilt from its schema: the sender cannot smuggle in
         Player, T or anything else, and the time is the server's."""
@@ -262,7 +276,7 @@ class Connection:
 
     async def on_register(self, msg: Message) -> None:
         name, password = msg["Name"], msg["Password"]
-        check_name(name)
+        check_name(name, self.server.npc_names)
         if len(password) < MIN_PASSWORD:
             raise Refused(Code.WEAK_PASSWORD, f"a password needs at least {MIN_PASSWORD} characters")
         pw_hash = await hash_off_loop(password, self.config.scrypt_n)

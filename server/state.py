@@ -88,7 +88,8 @@ class RoomState(ActorState):
         self.chat_seq += 1
         self.counts[msg["Scope"]] += 1
         if msg["Scope"] == "room":
-            self.history.append([self.chat_seq, msg["Player"], msg["Text"], msg["T"]])
+            line = [self.chat_seq, msg["Player"], msg["Text"], msg["T"]]
+            self.history.append(line + [msg["Npc"]] if msg.get("Npc") else line)  # an NPC's line says which NPC
             del self.history[: max(0, len(self.history) - self.config.get("HistoryLen", 20))]
 
     def on_Whisper(self, msg: dict[str, Any]) -> None:
@@ -106,4 +107,12 @@ def state_for(actor_id: str) -> ActorState:
         from .ledger import TokenState  # the ledger module builds on this one
 
         return TokenState()
+    if actor_id == "fed":
+        from npcs.fed import FedState
+
+        return FedState()
+    if actor_id.startswith("oracle:"):
+        from npcs.oracle import OracleState
+
+        return OracleState()
     raise KeyError(f"no logged state for actor {actor_id!r}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from .ledger import SERVICE_ACCOUNTS, TOKENS
+from .ledger import TOKENS
 from .protocol import Code, ProtocolError, response
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ async def handle(conn: "Connection", msg: dict[str, Any], now: int) -> None:
     token, tags = _token(msg), _tags(msg)
     recipient = msg["Recipient"]
     known = await bus.call("accounts", {"Action": "Lookup", "Player": recipient})
-    if known["Account"] is None and recipient not in SERVICE_ACCOUNTS:
+    if known["Account"] is None and recipient not in conn.server.service_accounts:
         raise ProtocolError(Code.UNKNOWN_ACCOUNT, f"no account {recipient!r}: nothing was sent", ref)
     if known["Account"] is not None:
         recipient = known["Account"]["Name"]

@@ -1,0 +1,374 @@
+"""The Llama Fed: petitions to the Llama King, judged by a committee, paid under a monetary policy enforced in code.
+
+Open     -> record the cap and policy, commit mood seeds, finish what a crash interrupted (grant or refund)
+Petition -> checks (length, duplicates, cooldown), offering into escrow, the King acknowledges, votes queued
+Herd-*   -> each vote is logged; when all are in: median grade, code-computed uniqueness, committed mood,
+            clamped payout, logged Verdict, then mint + settle (Granted), then the King's announcement
+Failure  -> any vote failing (timeout, crash, invalid output, full queue, shutdown) refunds the offering
+Every money decision is a logged entry before it happens, so a restart ends each petition with exactly one of
+grant or refund, and `llama-land replay` rebuilds the same state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from typing import Any
+
+from server.actors import Actor, Bus, Message, action
+from server.log import MessageLog
+from server.state import ActorState
+
+from . import fairness, policy
+from .memory import NpcMemory
+from .npcfile import NpcSpec
+
+log = logging.getLogger("llama_land.fed")
+UNIT = 10**12
+GRADE = re.compile(r"grade=([0-5])")
+COUNTED = ("judging", "judged", "granted")  # statuses that use up cooldown and count as earlier petitions
+REVEALED_SHOWN = 24
+
+
+class FedState(ActorState):
+    kind = "fed"
+
+    def __init__(self) -> None:
+        self.petitions: dict[str, dict[str, Any]] = {}
+        self.order: list[str] = []
+        self.keys: dict[str, str] = {}  # "player|client key" -> petition id
+        self.epochs: dict[str, dict[str, str]] = {}  # epoch number -> {"Seed", "Commitment"}
+        self.emissions: list[list[int]] = []  # [t, amount] minted by verdicts in the last hour
+        self.endowed: dict[str, int] = {}
+
+    def on_Commit(self, msg: Message) -> None:
+        self.epochs[str(msg["Epoch"])] = {"Seed": msg["Seed"], "Commitment": msg["Commitment"]}
+
+    def on_Open(self, msg: Message) -> None:
+        self.petitions[msg["Pid"]] = {"Player": msg["Player"], "Text": msg["Text"], "Offering": msg["Offering"],
+                                      "T": msg["T"], "Status": "judging", "Votes": {}}
+        self.order.append(msg["Pid"])
+        if msg.get("Key"):
+            self.keys[f"{msg['Player']}|{msg['Key']}"] = msg["Pid"]
+
+    def on_Vote(self, msg: Message) -> None:
+        self.petitions[msg["Pid"]]["Votes"][msg["Member"]] = [msg["Grade"], msg["ReceiptId"]]
+
+    def on_Verdict(self, msg: Message) -> None:
+        p = self.petitions[msg["Pid"]]
+        p.update({k: msg[k] for k in ("Grade", "Uniqueness", "Similarity", "Mood", "Epoch", "Payout", "Formula",
+                                      "Clamps")})
+        p["Status"] = "judged"
+        self.emissions = [e for e in self.emissions if e[0] > msg["T"] - policy.HOUR_MS]
+        if msg["Payout"]:
+            self.emissions.append([msg["T"], msg["Payout"]])
+
+    def on_Granted(self, msg: Message) -> None:
+        self.petitions[msg["Pid"]]["Status"] = "granted"
+
+    def on_Refunded(self, msg: Message) -> None:
+        self.petitions[msg["Pid"]].update(Status="refunded", Reason=msg["Reason"])
+
+    def on_Announced(self, msg: Message) -> None:
+        self.petitions[msg["Pid"]].update(Announcement=msg["Text"], AnnouncementReceipt=msg.get("ReceiptId"))
+
+    def on_Endow(self, msg: Message) -> None:
+        self.endowed[msg["To"]] = msg["Amount"]
+
+
+class FedActor(Actor):
+    def __init__(self, bus: Bus, log_: MessageLog, memory: NpcMemory, king: NpcSpec, king_room: str,
+                 committee: list[NpcSpec], endowments: dict[str, int], inference: bool = True):
+        super().__init__("fed")
+        self.bus, self.log, self.memory = bus, log_, memory
+        self.king, self.king_room, self.committee = king, king_room, committee
+        e = king.economy
+        self.policy = policy.Policy(e["offering"], e["max_payout"], e["hourly_cap"], e["cooldown_count"],
+                                    int(e["cooldown_hours"] * policy.HOUR_MS), e["epoch_seconds"] * 1000,
+                                    e["petition_min"], e["petition_max"])
+        self.endowments, self.inference = endowments, inference
+        self.state: FedState = log_.load(self.id)  # type: ignore[assignment]
+        self.shingles = {pid: set(policy.shingles(p["Text"])) for pid, p in self.state.petitions.items()}
+        self.lines = 0
+        for name, fn in [("Petition", self.on_petition), ("Petitions", self.on_petitions), ("Info", self.on_info),
+                         ("Herd-Done", self.on_vote), ("Herd-Failed", self.on_job_failed),
+                         ("Herd-Queued", self.on_progress), ("Herd-Started", self.on_progress), ("Tick", self.on_tick), ("Quote", self.on_quote)]:
+            self.handle(name.lower(), action(name), fn)
+        for notice in ("Credit-Notice", "Debit-Notice"):  # offerings arriving: the ledger is the record
+            self.handle(notice.lower(), action(notice), lambda msg: None)
+
+    async def record(self, entry: Message) -> None:
+        await self.log.append(self.id, entry)
+        self.state.apply(entry)
+        if self.log.snapshot_due(self.id):
+            self.log.snapshot(self.id, self.state)
+
+    # --- open: commitments, endowments, and whatever a crash left half done ------------------------------------
+
+    async def open(self, t: int) -> None:
+        await self.commit_epochs(t)
+        for account, amount in sorted(self.endowments.items()):
+            if account not in self.state.endowed and amount > 0:
+                await self.record({"Action": "Endow", "To": account, "Amount": amount, "Reason": "pool", "T": t})
+            if account in self.state.endowed:  # a Ref makes the mint happen once, even if a crash came between
+                await self.ledger("LLAMA", "Mint", To=account, Amount=self.state.endowed[account], By="fed",
+                                  Ref=f"endow:{account}", Memo="endowment", T=t)
+        for pid, p in self.state.petitions.items():
+            if p["Status"] == "judged":
+                await self.grant(pid, t, announce=False)
+        escrows = (await self.ledger("wAR", "Escrows", Prefix="petition:", T=t))["Escrows"]
+        for escrow in sorted(escrows):
+            pid = escrow.removeprefix("petition:")
+            await self.fail(pid, "RESTART", "the server restarted before the verdict", t, escrow=escrow)
+
+    async def commit_epochs(self, t: int) -> None:
+        """The current and the next epoch have published commitments, before any seed is used."""
+        now = fairness.epoch_of(t, self.policy.epoch_ms)
+        for epoch in (now, now + 1):
+            if str(epoch) not in self.state.epochs:
+                seed = fairness.new_seed()
+                await self.record({"Action": "Commit", "Epoch": epoch, "Seed": seed,
+                                   "Commitment": fairness.commitment(seed), "T": t})
+
+    async def ledger(self, token: str, kind: str, **fields: Any) -> Message:
+        return await self.bus.call(f"token:{token}", {"Action": kind, **fields})
+
+    # --- a petition arrives -------------------------------------------------------------------------------------
+
+    async def on_petition(self, msg: Message) -> None:
+        player, t, p = msg["Player"], msg["T"], self.policy
+        if not self.inference:
+            self.refuse(msg, "UNAVAILABLE", "the Fed needs inference to judge, and this server runs without it")
+            return
+        text = " ".join(msg["Text"].split())
+        earlier = self.duplicate_of(player, text, msg.get("Key"), t)
+        if earlier is not None:  # the same petition again: answer with the first one, charge nothing
+            self.reply(msg, PetitionId=earlier, Status=self.state.petitions[earlier]["Status"], Duplicate=True,
+                       Offering=self.state.petitions[earlier]["Offering"])
+            return
+        if not p.min_chars <= len(text) <= p.max_chars:
+            self.refuse(msg, "BAD_PETITION", f"a petition is {p.min_chars}-{p.max_chars} characters, got {len(text)}")
+            return
+        mine = [q["T"] for q in self.state.petitions.values() if q["Player"] == player and q["Status"] in COUNTED]
+        until = policy.cooldown_until(mine, t, p)
+        if until is not None:
+            self.refuse(msg, "COOLDOWN", f"at most {p.cooldown_count} petitions per {p.cooldown_ms // 3_600_000} "
+                                         f"hours; the next may be made at {until}", RetryAt=until)
+            return
+        await self.commit_epochs(t)
+        pid = "p-" + hashlib.sha256(f"{player}|{t}|{len(self.state.order)}".encode()).hexdigest()[:16]
+        if p.offering:
+            held = await self.ledger("wAR", "Hold", Escrow=f"petition:{pid}", From=player, Amount=p.offering,
+                                     For="petition", T=t)
+            if held["Action"] == "Error":
+                self.refuse(msg, held["Code"], f"the offering is {p.offering / UNIT:g} wAR: {held['Message']}")
+                return
+        await self.record({"Action": "Open", "Pid": pid, "Player": player, "Text": text, "Offering": p.offering,
+                           "Key": msg.get("Key"), "T": t})
+        self.shingles[pid] = set(policy.shingles(text))
+        self.reply(msg, PetitionId=pid, Status="judging", Duplicate=False, Offering=p.offering,
+                   Committee=[m.name for m in self.committee])
+        self.say(self.king.line("ack", self.next_line(), player=player) or f"Give me a moment, {player}.", t)
+        for member, template in self.jobs():
+            values = {"persona": member.persona, "player": player, "petition": text,
+                      "memory": self.memory.recall(self.king.id, player)}
+            accepted = await self.bus.call("herd", {
+                "Action": "Submit", "Template": template.id, "Values": {k: values[k] for k in template.variables},
+                "Persona": f"{template.id}:{member.id}", "RequestId": f"{pid}:{member.id}", "Requester": "fed",
+                "Notify": self.id, "T": t})
+            if accepted["Action"] == "Error":
+                await self.fail(pid, accepted["Code"], accepted["Message"], t)
+                return
+
+    def jobs(self) -> list[tuple[NpcSpec, Any]]:
+        if self.committee:
+            return [(m, m.templates["vote"]) for m in self.committee]
+        return [(self.king, self.king.templates["grade"])]
+
+    def duplicate_of(self, player: str, text: str, key: str | None, t: int) -> str | None:
+        if key and f"{player}|{key}" in self.state.keys:
+            return self.state.keys[f"{player}|{key}"]
+        norm = policy.normalize(text)
+        for pid in reversed(self.state.order):
+            q = self.state.petitions[pid]
+            if q["T"] <= t - self.policy.cooldown_ms:
+                break
+            if q["Player"] == player and q["Status"] in COUNTED and policy.normalize(q["Text"]) == norm:
+                return pid
+        return None
+
+    # --- votes come back ------------------------------------------------------------------------------------------
+
+    async def on_vote(self, msg: Message) -> None:
+        pid, _, role = msg["RequestId"].rpartition(":")
+        p = self.state.petitions.get(pid)
+        if p is None:
+            return
+        if role == "announce":
+            await self.record({"Action": "Announced", "Pid": pid, "Text": msg["Text"], "ReceiptId": msg["ReceiptId"],
+                               "T": msg.get("T", p["T"])})
+            self.say(msg["Text"], p["T"])
+            return
+        if p["Status"] != "judging":  # a late vote for a petition that already failed and was refunded
+            return
+        found = GRADE.fullmatch(msg["Text"].strip())
+        if found is None:
+            await self.fail(pid, "INVALID_OUTPUT", f"a vote was not a grade: {msg['Text'][:40]!r}", p["T"])
+            return
+        await self.record({"Action": "Vote", "Pid": pid, "Member": role, "Grade": int(found.group(1)),
+                           "ReceiptId": msg["ReceiptId"], "T": p["T"]})
+        if len(p["Votes"]) == len(self.jobs()):
+            await self.verdict(pid)
+
+    async def verdict(self, pid: str) -> None:
+        p, t = self.state.petitions[pid], self.state.petitions[pid]["T"]
+        grade, lowered = policy.standing_grade([v[0] for v in p["Votes"].values()], p["Text"])
+        earlier = [self.shingles[q] for q in self.state.order
+                   if q != pid and self.state.petitions[q]["Status"] in COUNTED]
+        unique, closest = policy.uniqueness(p["Text"], earlier)
+        epoch = fairness.epoch_of(t, self.policy.epoch_ms)
+        mood = fairness.mood(self.state.epochs[str(epoch)]["Seed"], pid)
+        supply = await self.ledger("LLAMA", "Total-Supply", T=t)
+        paid = policy.payout(grade, unique, mood, UNIT, self.policy, policy.emitted_since(self.state.emissions, t),
+                             supply["TotalSupply"], supply["Cap"])
+        await self.record({"Action": "Verdict", "Pid": pid, "Grade": grade, "Uniqueness": unique,
+                           "Similarity": round(closest, 3), "Mood": mood, "Epoch": epoch, "Payout": paid.amount,
+                           "Formula": paid.formula, "Clamps": lowered + list(paid.clamps), "T": t})
+        await self.grant(pid, t, announce=True)
+
+    async def grant(self, pid: str, t: int, announce: bool) -> None:
+        """Mint (once: the Ref), settle the offering to the Fed, tell the petitioner. Safe to repeat after a crash."""
+        p = self.state.petitions[pid]
+        if p["Payout"]:
+            minted = await self.ledger("LLAMA", "Mint", To=p["Player"], Amount=p["Payout"], By="fed",
+                                       Ref=f"petition:{pid}", Memo=f"verdict {pid}", T=t)
+            if minted["Action"] == "Error" and minted["Code"] != "DUPLICATE_REF":
+                log.error("minting the verdict of %s failed: %s", pid, minted["Message"])
+        if p["Offering"]:
+            settled = await self.ledger("wAR", "Settle", Escrow=f"petition:{pid}", To="fed", T=t)
+            if settled["Action"] == "Error" and settled["Code"] != "UNKNOWN_ESCROW":
+                log.error("settling the offering of %s failed: %s", pid, settled["Message"])
+        await self.record({"Action": "Granted", "Pid": pid, "T": t})
+        self.memory.remember(self.king.id, p["Player"], t, last_petition=p["Text"],
+                             last_verdict=f"grade {p['Grade']}, paid {p['Payout'] / UNIT:g} LLAMA")
+        self.bus.send(f"player:{p['Player']}", {"Action": "Granted", **self.describe(pid)})
+        if announce:
+            await self.announce(pid, t)
+
+    async def announce(self, pid: str, t: int) -> None:
+        p, template = self.state.petitions[pid], self.king.templates["announce"]
+        votes = ", ".join(f"{m.name} {p['Votes'][m.id][0]}" for m, _ in self.jobs())
+        values = {"persona": self.king.persona, "player": p["Player"], "petition": p["Text"], "grade": p["Grade"],
+                  "votes": votes, "payout": f"{p['Payout'] / UNIT:g}", "memory": self.memory.recall(self.king.id,
+                                                                                                    p["Player"])}
+        accepted = await self.bus.call("herd", {
+            "Action": "Submit", "Template": template.id, "Values": {k: values[k] for k in template.variables},
+            "Persona": f"{template.id}:{self.king.id}", "RequestId": f"{pid}:announce", "Requester": "fed",
+            "Notify": self.id, "T": t})
+        if accepted["Action"] == "Error":
+            self.say(self.scripted_verdict(pid), t)
+
+    def scripted_verdict(self, pid: str) -> str:
+        p = self.state.petitions[pid]
+        return self.king.line("verdict", self.next_line(), player=p["Player"], grade=str(p["Grade"]),
+                              payout=f"{p['Payout'] / UNIT:g}") or \
+            f"{p['Player']}, your petition is graded {p['Grade']}: {p['Payout'] / UNIT:g} LLAMA."
+
+    async def on_job_failed(self, msg: Message) -> None:
+        pid, _, role = msg["RequestId"].rpartition(":")
+        p = self.state.petitions.get(pid)
+        if p is None:
+            return
+        if role == "announce":  # the verdict stands and is paid; only the King's words are missing
+            self.say(self.scripted_verdict(pid), p["T"])
+        elif p["Status"] == "judging":
+            await self.fail(pid, msg["Code"], msg["Message"], p["T"])
+
+    async def fail(self, pid: str, code: str, message: str, t: int, escrow: str | None = None) -> None:
+        """Refund the offering (if it is still held) and close the petition; the petitioner is told why."""
+        p = self.state.petitions.get(pid)
+        if escrow or (p is not None and p["Offering"]):
+            await self.ledger("wAR", "Refund", Escrow=escrow or f"petition:{pid}", Reason=code, T=t)
+        if p is None or p["Status"] != "judging":
+            return
+        await self.record({"Action": "Refunded", "Pid": pid, "Reason": code, "T": t})
+        self.bus.send(f"player:{p['Player']}", {"Action": "PetitionFailed", "PetitionId": pid, "Code": code,
+                                                 "Message": message, "Refunded": p["Offering"]})
+        self.say(self.king.line("failed", self.next_line(), player=p["Player"]) or
+                 f"Forgive me, {p['Player']}: the Fed could not decide. Your offering is returned.", t)
+
+    def on_progress(self, msg: Message) -> None:
+        pid = msg["RequestId"].rpartition(":")[0]
+        p = self.state.petitions.get(pid)
+        if p is not None and p["Status"] == "judging":
+            self.bus.send(f"player:{p['Player']}", {"Action": "NpcThinking", "Npc": self.king.id, "PetitionId": pid,
+                                                     "Position": msg.get("Position", 0)})
+
+    # --- questions about petitions and the policy ---------------------------------------------------------------
+
+    def describe(self, pid: str) -> dict[str, Any]:
+        p = self.state.petitions[pid]
+        names = {m.id: m.name for m in (*self.committee, self.king)}
+        out = {"PetitionId": pid, "Player": p["Player"], "Text": p["Text"], "T": p["T"], "Status": p["Status"],
+               "Offering": p["Offering"],
+               "Votes": [{"Member": m, "Name": names.get(m, m), "Grade": g, "ReceiptId": r}
+                         for m, (g, r) in p["Votes"].items()]}
+        for key in ("Grade", "Uniqueness", "Similarity", "Mood", "Epoch", "Payout", "Formula", "Clamps", "Reason",
+                    "Announcement"):
+            if key in p:
+                out[key] = p[key]
+        return out
+
+    def on_petitions(self, msg: Message) -> None:
+        mine = [pid for pid in reversed(self.state.order) if self.state.petitions[pid]["Player"] == msg["Player"]]
+        self.bus.send(msg["ReplyTo"], {"Action": "Petitions-Done", "Petitions": [self.describe(p) for p in mine[:50]]})
+
+    async def on_info(self, msg: Message) -> None:
+        t, p = msg["T"], self.policy
+        await self.commit_epochs(t)
+        now = fairness.epoch_of(t, p.epoch_ms)
+        ended = sorted((int(e) for e in self.state.epochs if int(e) < now), reverse=True)
+        asked = msg.get("Epoch")
+        self.bus.send(msg["ReplyTo"], {
+            "Action": "Info-Done", "Offering": p.offering, "MaxPayout": p.max_payout, "HourlyCap": p.hourly_cap,
+            "EmittedLastHour": policy.emitted_since(self.state.emissions, t), "CooldownCount": p.cooldown_count,
+            "CooldownMs": p.cooldown_ms, "EpochMs": p.epoch_ms, "Epoch": now, "Moods": list(fairness.MOODS),
+            "Commitment": self.state.epochs[str(now)]["Commitment"],
+            "NextCommitment": self.state.epochs[str(now + 1)]["Commitment"],
+            "Committee": [{"Id": m.id, "Name": m.name} for m in self.committee],
+            "Revealed": [self.epoch_info(e, now) for e in ([asked] if asked is not None else ended[:REVEALED_SHOWN])],
+        })
+
+    def epoch_info(self, epoch: int, now: int) -> dict[str, Any]:
+        known = self.state.epochs.get(str(epoch))
+        if known is None:
+            return {"Epoch": epoch, "Commitment": None}
+        out = {"Epoch": epoch, "Commitment": known["Commitment"]}
+        if epoch < now:  # revealed only once the epoch is over
+            out["Seed"] = known["Seed"]
+        return out
+
+    def on_quote(self, msg: Message) -> None:
+        self.bus.send(f"player:{msg['Player']}", {"Action": "Quote-Response", "Ref": msg.get("Id"), "Npc": self.king.id,
+                                                   "Fee": self.policy.offering, "Token": "wAR", "ExpiresAt": None})
+
+    async def on_tick(self, msg: Message) -> None:
+        await self.commit_epochs(msg["T"])
+
+    # --- speaking -------------------------------------------------------------------------------------------------
+
+    def next_line(self) -> int:
+        self.lines += 1
+        return self.lines
+
+    def say(self, text: str, t: int) -> None:
+        self.bus.send(f"room:{self.king_room}", {"Action": "NpcSay", "Npc": self.king.id, "Text": text,
+                                                 "Scope": "room", "T": t})
+
+    def reply(self, msg: Message, **fields: Any) -> None:
+        self.bus.send(f"player:{msg['Player']}", {"Action": "Petition-Response", "Ref": msg.get("Id"), **fields})
+
+    def refuse(self, msg: Message, code: str, message: str, **extra: Any) -> None:
+        self.bus.send(f"player:{msg['Player']}", {"Action": "Error", "Code": code, "Message": message,
+                                                   "Ref": msg.get("Id"), **extra})

@@ -1,0 +1,242 @@
+"""NPC files: what an NPC is, as data. One TOML file per NPC in the world's `npcs/` folder; the file name (without
+.toml) is the NPC's id, and a Tiled object of that name in a map's `npcs` layer places it.
+
+    name = "Llama King"                 # what players see
+    kind = "king"                       # king | fed | joker | oracle | wanderer: which behaviour it runs
+    persona = "You are the Llama King…" # fills {persona} in its templates
+    reach = 8                           # tiles: how close a player must stand to ask it something
+    committee = ["hawk", "dove", "chair"]  # king only: the Fed llamas that grade (empty: the King grades alone)
+    [templates]                         # role -> template id (templates/*.toml)
+    announce = "king-announce@1"
+    [model]                             # optional overrides of the templates' model options
+    temperature = 0.0
+    [lines]                             # scripted lines (no inference): {player} is filled in
+    ack = ["Give me a moment, {player}."]
+    [economy]                           # this kind's numbers, checked against the ranges below
+    offering = 1                        # amounts are in whole tokens, up to 12 decimals
+
+Adding an NPC of an existing kind is a new file (and an object in a map); no Python.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Callable
+
+from .templates import PromptTemplate
+
+UNIT = 10**12
+
+
+class NpcError(Exception):
+    """A broken NPC file; the message names the file and the field."""
+
+
+def _amount(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError
+    scaled = Decimal(str(value)) * UNIT
+    if scaled != scaled.to_integral_value():
+        raise ValueError
+    return int(scaled)
+
+
+# Economy fields per kind: key -> (parse, default, lowest, highest). Amounts are parsed to base units.
+Parse = Callable[[Any], Any]
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError
+    return value
+
+
+def _num(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError
+    return float(value)
+
+
+ECONOMY: dict[str, dict[str, tuple[Parse, Any, Any, Any]]] = {
+    "king": {
+        "offering": (_amount, 1 * UNIT, 0, 1000 * UNIT),  # wAR escrowed with each petition
+        "petition_min": (_int, 2, 1, 250),
+        "petition_max": (_int, 250, 2, 1000),
+        "cooldown_count": (_int, 3, 1, 1000),  # petitions a player may make ...
+        "cooldown_hours": (_num, 23.0, 0.0, 24 * 30),  # ... within this many hours
+        "max_payout": (_amount, 300 * UNIT, 0, 300 * UNIT),  # LLAMA, per petition (the formula's maximum is 300)
+        "hourly_cap": (_amount, 3000 * UNIT, 0, 1_000_000 * UNIT),  # LLAMA minted by verdicts per hour
+        "epoch_seconds": (_int, 3600, 1, 7 * 86400),  # how long one committed mood seed lasts
+    },
+    "fed": {},
+    "joker": {"topic_max": (_int, 20, 1, 100)},
+    "oracle": {
+        "min_bet": (_amount, 1 * UNIT, 1, 1000 * UNIT),  # LLAMA
+        "max_bet": (_amount, 10 * UNIT, 1, 1000 * UNIT),
+        "win_ratio": (_num, 1.5, 1.0, 10.0),  # a win pays bet x win_ratio
+        "endowment": (_amount, 1000 * UNIT, 0, 1_000_000 * UNIT),  # LLAMA the Fed gives its pool, once
+        "question_max": (_int, 200, 2, 500),
+    },
+    "wanderer": {
+        "radius": (_int, 6, 1, 100),  # tiles from its placement it wanders
+        "speed": (_num, 1.5, 0.1, 10.0),  # tiles per second
+        "idle_every_s": (_num, 30.0, 1.0, 3600.0),  # seconds between idle lines while players are in the room
+        "talk_cooldown_s": (_num, 5.0, 0.0, 600.0),  # per player, between LLM answers
+    },
+}
+# The template roles of each kind and the variables each role may use.
+ROLES: dict[str, dict[str, set[str]]] = {
+    "king": {"announce": {"persona", "player", "petition", "grade", "votes", "payout", "memory"},
+             "grade": {"persona", "player", "petition", "memory"}},
+    "fed": {"vote": {"persona", "player", "petition", "memory"}},
+    "joker": {"joke": {"persona", "player", "topic", "memory"}},
+    "oracle": {"prophecy": {"persona", "player", "question", "memory"}},
+    "wanderer": {"talk": {"persona", "player", "text", "memory"}},
+}
+LINES: dict[str, set[str]] = {"king": {"ack", "failed", "verdict"}, "fed": set(), "joker": {"failed"},
+                              "oracle": {"failed"}, "wanderer": {"idle", "failed"}}
+MODEL_KEYS = {"max_tokens", "temperature", "top_k", "top_p", "grammar"}
+TOP_KEYS = {"name", "kind", "persona", "reach", "committee", "templates", "model", "lines", "economy"}
+
+
+@dataclass(frozen=True)
+class NpcSpec:
+    id: str
+    path: Path
+    name: str
+    kind: str
+    persona: str
+    reach: int
+    templates: dict[str, PromptTemplate]  # role -> template (with this NPC's model options applied)
+    lines: dict[str, list[str]] = field(default_factory=dict)
+    economy: dict[str, Any] = field(default_factory=dict)
+    committee: list[str] = field(default_factory=list)
+
+    def line(self, role: str, index: int, **values: str) -> str:
+        options = self.lines.get(role) or [""]
+        text = options[index % len(options)]
+        for key, value in values.items():
+            text = text.replace("{" + key + "}", value)
+        return text
+
+
+def load_npc(path: Path, templates: dict[str, PromptTemplate], default_reach: int) -> NpcSpec:
+    def bad(what: str) -> NpcError:
+        return NpcError(f"{path}: {what}")
+
+    try:
+        doc = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise bad(str(exc)) from None
+    unknown = doc.keys() - TOP_KEYS
+    if unknown:
+        raise bad(f"unknown field {sorted(unknown)[0]!r} (known: {', '.join(sorted(TOP_KEYS))})")
+    kind = doc.get("kind")
+    if kind not in ECONOMY:
+        raise bad(f"kind must be one of {', '.join(ECONOMY)}, got {kind!r}")
+    for key in ("name", "persona"):
+        if not isinstance(doc.get(key), str) or not doc[key].strip():
+            raise bad(f"needs a non-empty string {key!r}")
+    reach = doc.get("reach", default_reach)
+    if isinstance(reach, bool) or not isinstance(reach, int) or not 1 <= reach <= 100:
+        raise bad(f"reach must be a whole number of tiles from 1 to 100, got {reach!r}")
+    return NpcSpec(
+        id=path.stem, path=path, name=doc["name"].strip(), kind=kind, persona=doc["persona"].strip(), reach=reach,
+        templates=_templates(doc, kind, templates, bad, path.stem), lines=_lines(doc.get("lines", {}), kind, bad),
+        economy=_economy(doc.get("economy", {}), kind, bad), committee=_committee(doc, kind, bad),
+    )
+
+
+def _templates(doc: dict[str, Any], kind: str, known: dict[str, PromptTemplate], bad: Callable, npc_id: str) -> dict:
+    table, options = doc.get("templates", {}), doc.get("model", {})
+    if not isinstance(table, dict) or not isinstance(options, dict):
+        raise bad("[templates] and [model] must be tables")
+    if options.keys() - MODEL_KEYS:
+        raise bad(f"[model] has unknown field {sorted(options.keys() - MODEL_KEYS)[0]!r} "
+                  f"(known: {', '.join(sorted(MODEL_KEYS))})")
+    out = {}
+    for role, allowed in ROLES[kind].items():
+        tid = table.get(role)
+        if tid not in known:
+            raise bad(f"[templates].{role} must name a template in templates/ (have: {', '.join(sorted(known))}), "
+                      f"got {tid!r}")
+        template = known[tid]
+        extra = template.variables - allowed
+        if extra:
+            raise bad(f"template {tid} uses {{{sorted(extra)[0]}}}, which a {kind}'s {role} does not have "
+                      f"(it has: {', '.join(sorted(allowed))})")
+        if options:
+            try:
+                template = replace(template, id=f"{template.id}/{npc_id}", **options)
+            except TypeError as exc:
+                raise bad(f"[model]: {exc}") from None
+        out[role] = template
+    if table.keys() - ROLES[kind].keys():
+        raise bad(f"[templates].{sorted(table.keys() - ROLES[kind].keys())[0]} is not a role of a {kind} "
+                  f"(roles: {', '.join(ROLES[kind]) or 'none'})")
+    return out
+
+
+def _lines(table: Any, kind: str, bad: Callable) -> dict[str, list[str]]:
+    if not isinstance(table, dict):
+        raise bad("[lines] must be a table of lists of strings")
+    out = {}
+    for role, lines in table.items():
+        if role not in LINES[kind]:
+            raise bad(f"[lines].{role} is not used by a {kind} (used: {', '.join(sorted(LINES[kind])) or 'none'})")
+        if isinstance(lines, str):
+            lines = [lines]
+        if not isinstance(lines, list) or not lines or not all(isinstance(x, str) and x.strip() for x in lines):
+            raise bad(f"[lines].{role} must be a non-empty list of non-empty strings")
+        out[role] = lines
+    return out
+
+
+def _economy(table: Any, kind: str, bad: Callable) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise bad("[economy] must be a table")
+    schema = ECONOMY[kind]
+    for key in table:
+        if key not in schema:
+            raise bad(f"[economy].{key} is not a setting of a {kind} (settings: {', '.join(schema) or 'none'})")
+    out = {}
+    for key, (parse, default, lo, hi) in schema.items():
+        raw = table.get(key)
+        if raw is None:
+            out[key] = default
+            continue
+        try:
+            value = parse(raw)
+        except (ValueError, InvalidOperation, TypeError):
+            value = None
+        if value is None or not lo <= value <= hi:
+            shown = (lambda v: f"{Decimal(v) / UNIT:f}") if parse is _amount else str
+            raise bad(f"[economy].{key} must be from {shown(lo)} to {shown(hi)}, got {raw!r}")
+        out[key] = value
+    for low, high in (("petition_min", "petition_max"), ("min_bet", "max_bet")):
+        if low in out and out[low] > out[high]:
+            raise bad(f"[economy].{low} is more than [economy].{high}")
+    return out
+
+
+def _committee(doc: dict[str, Any], kind: str, bad: Callable) -> list[str]:
+    members = doc.get("committee", [])
+    if members and kind != "king":
+        raise bad("only a king has a committee")
+    if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+        raise bad("committee must be a list of NPC ids (file names in npcs/)")
+    return members
+
+
+def load_npcs(folder: Path, templates: dict[str, PromptTemplate], default_reach: int) -> dict[str, NpcSpec]:
+    """Every npcs/*.toml, checked: kinds, templates and their variables, economy ranges, committees."""
+    npcs = {p.stem: load_npc(p, templates, default_reach) for p in sorted(folder.glob("*.toml"))} \
+        if folder.is_dir() else {}
+    for npc in npcs.values():
+        for member in npc.committee:
+            if member not in npcs or npcs[member].kind != "fed":
+                raise NpcError(f"{npc.path}: committee member {member!r} is not an NPC of kind fed in {folder}")
+    return npcs
