@@ -30,6 +30,7 @@ class WorldView:
     rect: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
     entities: dict[int, Seen] = field(default_factory=dict)
     chat: list[dict[str, Any]] = field(default_factory=list)
+    npcs: dict[int, dict[str, Any]] = field(default_factory=dict)  # entity id -> the NPC's Id, Name, Kind, Reach
     tick: int = 0
     tick_t: int = 0
 
@@ -44,7 +45,8 @@ class WorldView:
             self.width, self.height, self.me, self.x, self.y = ev["Width"], ev["Height"], ev["You"], ev["X"], ev["Y"]
             self.rect = [0, 0, self.width, self.height]
             self.entities.clear()
-            self.chat = [{"Seq": s, "From": a, "Text": t, "T": ts, "Scope": "room"} for s, a, t, ts in ev["Chat"]]
+            self.npcs = {n["Eid"]: n for n in ev.get("Npcs", [])}
+            self.chat = [self._history_line(line) for line in ev["Chat"]]
         elif kind == "View":
             self.rect = list(ev["Rect"])
             for eid in [e for e, s in self.entities.items() if not self._inside(s.x, s.y)]:
@@ -68,6 +70,14 @@ class WorldView:
                 self.x, self.y = me.x, me.y
         elif kind == "ChatLine":
             self.chat.append(ev)
+
+    @staticmethod
+    def _history_line(line: list[Any]) -> dict[str, Any]:
+        """[seq, author, text, t] for a player's line; an NPC's carries its id as a fifth element."""
+        out = {"Seq": line[0], "From": line[1], "Text": line[2], "T": line[3], "Scope": "room"}
+        if len(line) > 4:
+            out["Npc"] = line[4]
+        return out
 
     def _appear(self, entries: list[list[Any]]) -> None:
         for eid, name, x, y in entries:
