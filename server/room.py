@@ -222,8 +222,9 @@ class RoomActor(Actor):
                                            t_ms=msg["T"])])
         line = {"Action": "ChatLine", "Room": self.room.name, "Seq": self.state.chat_seq, "From": npc.spec.name,
                 "Npc": npc.spec.id, "Scope": scope, "Text": text, "T": msg["T"]}
+        radius = max(self.rules.near_radius, npc.spec.reach)  # whoever it can hear can hear its answer
         for name, a in self.avatars.items():
-            if scope == "room" or near(npc.x, npc.y, a.walker.x, a.walker.y, self.rules.near_radius):
+            if scope == "room" or near(npc.x, npc.y, a.walker.x, a.walker.y, radius):
                 self.bus.send(player_id(name), line)
 
     def walk_wanderers(self, t: int) -> None:
