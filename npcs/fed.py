@@ -175,7 +175,7 @@ class FedActor(Actor):
                       "memory": self.memory.recall(self.king.id, player)}
             accepted = await self.bus.call("herd", {
                 "Action": "Submit", "Template": template.id, "Values": {k: values[k] for k in template.variables},
-                "Persona": f"{template.id}:{member.id}", "RequestId": f"{pid}:{member.id}", "Requester": "fed",
+                "RequestId": f"{pid}:{member.id}", "Requester": "fed", "Priority": 5,
                 "Notify": self.id, "T": t})
             if accepted["Action"] == "Error":
                 await self.fail(pid, accepted["Code"], accepted["Message"], t)
@@ -264,7 +264,7 @@ class FedActor(Actor):
                                                                                                     p["Player"])}
         accepted = await self.bus.call("herd", {
             "Action": "Submit", "Template": template.id, "Values": {k: values[k] for k in template.variables},
-            "Persona": f"{template.id}:{self.king.id}", "RequestId": f"{pid}:announce", "Requester": "fed",
+            "RequestId": f"{pid}:announce", "Requester": "fed", "Priority": 20,
             "Notify": self.id, "T": t})
         if accepted["Action"] == "Error":
             self.say(self.scripted_verdict(pid), t)

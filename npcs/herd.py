@@ -185,7 +185,8 @@ class HerdActor(Actor):
 
     async def on_submit(self, msg: Message) -> None:
         """A job the world itself pays for (the Fed's committee, a wandering llama's answer): no quote, no fee,
-        no escrow. Only actors inside the server can send it; players reach the herd through NPCs only."""
+        no escrow. Only actors inside the server can send it; players reach the herd through NPCs only. Priority
+        (lower first; paid jobs run at 10) lets a verdict's votes pass the King's announcement of the last one."""
         template = self.templates.get(msg["Template"])
         if template is None:
             self.bus.send(msg["ReplyTo"], error("UNKNOWN_TEMPLATE", f"no prompt template {msg['Template']!r}"))
@@ -200,7 +201,11 @@ class HerdActor(Actor):
     async def _enqueue(self, msg: Message, template: PromptTemplate, values: dict[str, Any], persona: str | None,
                        escrow: str | None, fee: int) -> None:
         reply, t, requester = msg["ReplyTo"], msg["T"], msg["Requester"]
-        request = InferenceRequest(template, values, requester, msg["RequestId"], persona)
+        if persona is None:  # jobs whose system prompts are equal share one saved prefix, whoever asks
+            system = template.messages(**values)[0]["content"]
+            persona = f"{template.id}:{hashlib.sha256(system.encode()).hexdigest()[:12]}"
+        request = InferenceRequest(template, values, requester, msg["RequestId"], persona,
+                                   priority=msg.get("Priority", 10))
         engine = self.engines[self.model_of(template)]
         try:
             future, position = engine.submit(request)

@@ -50,7 +50,7 @@ class NpcActor(Actor):
         template = self.spec.templates[role]
         return await self.bus.call("herd", {"Action": "Quote", "Template": template.id, "Requester": msg["Player"],
                                             "Values": self.values(role, msg["Player"], **given),
-                                            "Persona": f"{template.id}:{self.spec.id}", "T": msg["T"]})
+                                            "T": msg["T"]})
 
     async def paid_job(self, msg: Message, role: str, remember: dict[str, Any], **given: Any) -> None:
         """Quote, check the player's MaxFee, run with the fee in escrow; the player hears the request id now and
@@ -81,7 +81,7 @@ class NpcActor(Actor):
         rid = f"{self.id}:{player}:{t}"
         accepted = await self.bus.call("herd", {"Action": "Submit", "Template": template.id,
                                                 "Values": self.values(role, player, **given),
-                                                "Persona": f"{template.id}:{self.spec.id}", "RequestId": rid,
+                                                "RequestId": rid, "Priority": 15,
                                                 "Requester": self.id, "Notify": self.id, "T": t})
         if accepted["Action"] == "Error":
             log.info("%s could not answer %s: %s", self.id, player, accepted["Message"])

@@ -221,10 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     cores = os.cpu_count() or 2
     serve.add_argument("--model", type=Path, help="GGUF model file (default: the world's [inference] model, else the "
                                                   "installed default model)")
-    serve.add_argument("--inference-workers", type=int, default=max(1, cores - 1),
-                       help=f"inference worker processes (default: cores - 1 = {max(1, cores - 1)}, leaving a core "
-                            "for the game loop)")
-    serve.add_argument("--inference-threads", type=int, default=1, help="threads per inference worker (default: 1)")
+    threads = 2 if cores >= 2 else 1  # two threads halve a verdict's prompt time (bench/petitions.py) ...
+    workers = max(1, (cores - 1) // threads)  # ... and the workers fill the cores but one, at least one
+    serve.add_argument("--inference-workers", type=int, default=workers,
+                       help=f"inference worker processes (default here: {workers}; (cores - 1) / threads, at least 1)")
+    serve.add_argument("--inference-threads", type=int, default=threads,
+                       help=f"threads per inference worker (default here: {threads})")
     serve.add_argument("--no-inference", action="store_true", help="serve without NPC inference (no model needed)")
     serve.add_argument("--admin-key-file", type=Path, help="where the admin key lives (default: next to the SQLite "
                                                            "database, DB.admin-key)")

@@ -108,7 +108,23 @@ class Metrics:
                   "# TYPE llama_land_db_commits_total counter", f"llama_land_db_commits_total {server.db.commits}"]
         if server.engine is not None and server.herd is not None:
             lines += inference_lines(server)
+        if server.fed is not None:
+            lines += fed_lines(server)
         return "\n".join(lines) + "\n"
+
+
+def fed_lines(server: "Server") -> list[str]:
+    """The Fed's books: petitions by status, and LLAMA minted by verdicts (all from its logged state)."""
+    state = server.fed.state
+    statuses: dict[str, int] = {}
+    for p in state.petitions.values():
+        statuses[p["Status"]] = statuses.get(p["Status"], 0) + 1
+    minted = sum(p.get("Payout", 0) for p in state.petitions.values() if p["Status"] == "granted")
+    return ["# HELP llama_land_petitions Petitions to the Llama King, by status.",
+            "# TYPE llama_land_petitions gauge",
+            *(f'llama_land_petitions{{status="{k}"}} {n}' for k, n in sorted(statuses.items())),
+            "# HELP llama_land_fed_minted_total LLAMA minted by verdicts, in base units.",
+            "# TYPE llama_land_fed_minted_total counter", f"llama_land_fed_minted_total {minted}"]
 
 
 def inference_lines(server: "Server") -> list[str]:

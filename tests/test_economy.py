@@ -2,6 +2,7 @@
 Every scenario ends with the books balanced and every LLAMA mint backed by a logged Fed decision."""
 
 import asyncio
+import urllib.request
 
 import pytest
 
@@ -57,6 +58,10 @@ async def test_petition_acknowledged_judged_paid_announced_and_listed(tmp_path, 
         assert history[0]["Votes"] == verdict["Votes"]
         assert (await bob.request("Petitions"))["Petitions"] == []
         assert srv.memory.facts[("king", "alice")]["last_petition"].startswith("Please fund")
+        body = await asyncio.to_thread(lambda: urllib.request.urlopen(
+            f"http://127.0.0.1:{srv.port}/metrics", timeout=5).read().decode())
+        assert 'llama_land_petitions{status="granted"} 1' in body
+        assert f"llama_land_fed_minted_total {verdict['Payout']}" in body
         books_balance(srv)
     finally:
         await srv.stop()
