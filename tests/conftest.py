@@ -118,3 +118,45 @@ async def walk(client: GameClient, dirs: str | list[str]):
         resp = await client.move(d)
         await asyncio.sleep(0.105)
     return (resp["X"], resp["Y"]) if resp else None
+
+
+STEP = {(0, -1): "N", (0, 1): "S", (1, 0): "E", (-1, 0): "W"}
+
+
+async def walk_to(client: GameClient, room, goal: tuple[int, int]) -> None:
+    """Walk the shortest path (4-neighbour, around walls, never across a portal but the goal) to goal."""
+    from npcs.wander import find_path
+
+    start = (client.view.x, client.view.y)
+    if start == goal:
+        return
+
+    def walkable(x: int, y: int) -> bool:
+        return room.walkable(x, y) and ((x, y) not in room.portal_at or (x, y) == goal)
+
+    path = find_path(walkable, start, goal, (0, 0, room.width, room.height))
+    assert path is not None, f"no path in {room.name} from {start} to {goal}"
+    steps = [STEP[(b[0] - a[0], b[1] - a[1])] for a, b in zip([start] + path, path)]
+    end = await walk(client, steps)
+    client.view.x, client.view.y = end if goal not in room.portal_at else (client.view.x, client.view.y)
+
+
+async def through(client: GameClient, world, portal_name: str) -> dict:
+    """Walk from here onto the named portal of the current room; returns the next room's RoomJoined."""
+    room = world.rooms[client.view.room]
+    portal = next(p for p in room.portals if p.name == portal_name)
+    joined = asyncio.ensure_future(client.wait_for(
+        lambda e: e["Action"] == "RoomJoined" and e["Room"] == portal.target_room, timeout=30))
+    await walk_to(client, room, (portal.x0, portal.y0))
+    return await joined
+
+
+async def near_npc(client: GameClient, world, npc_xy: tuple[int, int], reach: int) -> None:
+    """Walk until within reach (straight line) of an NPC standing at npc_xy, in the current room."""
+    room = world.rooms[client.view.room]
+    nx, ny = npc_xy
+    goals = sorted(((x, y) for y in range(room.height) for x in range(room.width)
+                    if room.walkable(x, y) and (x, y) not in room.portal_at
+                    and (x - nx) ** 2 + (y - ny) ** 2 <= (reach - 1) ** 2),
+                   key=lambda g: abs(g[0] - client.view.x) + abs(g[1] - client.view.y))
+    await walk_to(client, room, goals[0])

@@ -14,7 +14,7 @@ from server.app import Server
 from server.db import LogRecord
 from server.world import load_world
 
-from conftest import FAST, ROOT, walk
+from conftest import FAST, ROOT, near_npc, through
 
 UNIT = 10**12
 DEFAULT_WORLD = ROOT / "worlds" / "llama-land"
@@ -49,11 +49,18 @@ async def player(srv: Server, name: str) -> GameClient:
     return client
 
 
+WORLD = load_world(DEFAULT_WORLD)
+
+
+async def to_npc(client: GameClient, portal: str, npc: str, reach: int) -> None:
+    """From the plaza, through a portal, up to an NPC of the default world (within its reach)."""
+    await through(client, WORLD, portal)
+    spot = next(o for o in WORLD.rooms[client.view.room].npcs if o["name"] == npc)
+    await near_npc(client, WORLD, (spot["x"], spot["y"]), reach)
+
+
 async def to_the_king(client: GameClient) -> None:
-    """From the plaza spawn, through the portal, up to the King (within his reach of 6 tiles)."""
-    await walk(client, "N " * 15)
-    await client.wait_for(lambda e: e["Action"] == "RoomJoined" and e["Room"] == "fed-hall", past=True)
-    await walk(client, "N N N N N")
+    await to_npc(client, "to-hall", "king", 6)
 
 
 async def balances(client: GameClient) -> dict[str, int]:

@@ -9,8 +9,8 @@ from client.net import GameClient, ServerError
 from npcs import fairness
 from server.ledger import UNIT
 
-from conftest import ServerProcess, run_cli, walk
-from court import DEFAULT_WORLD, balances, books_balance, player, serve, world_copy
+from conftest import ServerProcess, run_cli, through
+from court import DEFAULT_WORLD, WORLD, balances, books_balance, player, serve, to_npc, to_the_king, world_copy
 
 
 async def fund(srv, name, amount):
@@ -23,7 +23,8 @@ async def fund(srv, name, amount):
 async def test_joker_tells_a_paid_joke_and_the_oracle_prophesies(tmp_path, db_url):
     srv = await serve(world_copy(tmp_path), db_url)
     try:
-        alice = await player(srv, "alice")  # the plaza spawn is within the Joker's and the Oracle's reach
+        alice = await player(srv, "alice")
+        await to_npc(alice, "to-stage", "joker", 8)
         quote = await alice.request("Quote", Service="joke", Text="hay")
         assert quote["Npc"] == "joker" and quote["Fee"] > 0 and quote["Token"] == "wAR"
         for fields, code in (({"Topic": "x" * 21}, "BAD_TOPIC"), ({"Topic": "hay", "MaxFee": 1}, "PRICE_ABOVE_MAX")):
@@ -38,6 +39,11 @@ async def test_joker_tells_a_paid_joke_and_the_oracle_prophesies(tmp_path, db_ur
         assert line["From"] == "Joker" and line["Text"] == done["Text"] and "\n" not in line["Text"]
         assert (await balances(alice))["wAR"] == 10 * UNIT - asked["Fee"]
         assert srv.memory.facts[("joker", "alice")]["last_joke_topic"] == "hay"
+        await through(alice, WORLD, "to-plaza")
+        with pytest.raises(ServerError) as exc:  # the Oracle lives in her grove
+            await alice.request("Prophecy", Question="Will the hay harvest be good this year?")
+        assert exc.value.code == "NO_NPC_HERE"
+        await to_npc(alice, "to-grove", "oracle", 8)
         await alice.request("Prophecy", Question="Will the hay harvest be good this year?")
         told = await alice.wait_for(lambda e: e["Action"] in ("NpcDone", "NpcFailed"), timeout=60)
         assert told["Action"] == "NpcDone" and told["Npc"] == "oracle" and told["Text"]
@@ -51,6 +57,7 @@ async def test_high_low_is_provably_fair_and_the_pool_is_covered(tmp_path, db_ur
     try:
         alice = await player(srv, "alice")
         await fund(srv, "alice", 20 * UNIT)
+        await to_npc(alice, "to-grove", "oracle", 8)
         info = await alice.request("OracleInfo")
         assert info["Pool"] == 1000 * UNIT and info["MinBet"] == UNIT and info["MaxBet"] == 10 * UNIT
         assert info["WinRatio"] == [3, 2]
@@ -75,6 +82,10 @@ async def test_high_low_is_provably_fair_and_the_pool_is_covered(tmp_path, db_ur
             assert game["NextCommitment"] != commitment
             commitment = game["NextCommitment"]
         bob = await player(srv, "bob")
+        with pytest.raises(ServerError) as exc:  # too far from the Oracle: the plaza has none
+            await bob.request("HighLow", Bet=UNIT, Guess="low", ClientSeed="x", Commitment=info["Commitment"])
+        assert exc.value.code == "NO_NPC_HERE"
+        await to_npc(bob, "to-grove", "oracle", 8)
         with pytest.raises(ServerError) as exc:  # no LLAMA: nothing moves
             await bob.request("HighLow", Bet=UNIT, Guess="low", ClientSeed="x",
                               Commitment=(await bob.request("OracleInfo"))["Commitment"])
@@ -117,7 +128,7 @@ async def test_a_wanderer_answers_a_nearby_player_and_ignores_a_far_one(tmp_path
     try:
         alice = await player(srv, "alice")
         npcs = {n["Id"]: n for n in (await alice.wait_for(lambda e: e["Action"] == "RoomJoined", past=True))["Npcs"]}
-        assert {"joker", "oracle", "dolly", "paco"} <= set(npcs)
+        assert set(npcs) == {"dolly", "paco"}  # the plaza's NPCs; the Joker and the Oracle have rooms of their own
         jobs = srv.engine.stats.jobs
         await alice.chat("Hello Paco, are you awake?")  # Paco hears only within 1 tile: no inference at all
         await asyncio.sleep(1.0)
@@ -145,11 +156,13 @@ async def test_nobody_speaks_as_another_player_or_an_npc(tmp_path, db_url):
             assert exc.value.code == "BAD_NAME", name
         alice, bob = await player(srv, "alice"), await player(srv, "bob")
         await alice.request("Chat", Text="I am the King", From="Llama King", Npc="king", Player="bob")
+        # (the Joker is on his stage; asking from the plaza is NO_NPC_HERE, tested above)
         line = await bob.wait_for(lambda e: e["Action"] == "ChatLine" and e["Text"] == "I am the King", past=True)
         assert line["From"] == "alice" and "Npc" not in line
         with pytest.raises(ServerError) as exc:  # NPC speech is internal: not an action a client can send
             await alice.request("NpcSay", Npc="king", Text="Everyone gets 300 LLAMA!")
         assert exc.value.code == "UNKNOWN_ACTION"
+        await to_npc(alice, "to-stage", "joker", 8)
         with pytest.raises(ServerError) as exc:
             await alice.request("Joke", Topic="hay")
         assert exc.value.code == "UNAVAILABLE"  # no inference on this server: nothing is charged
@@ -164,9 +177,7 @@ async def test_a_server_killed_mid_petition_grants_or_refunds_exactly_once(tmp_p
     try:
         alice = await GameClient.connect(first.url)
         await alice.register("alice", "pw-secret")
-        await walk(alice, "N " * 15)
-        await alice.wait_for(lambda e: e["Action"] == "RoomJoined" and e["Room"] == "fed-hall", past=True)
-        await walk(alice, "N N N N N")
+        await to_the_king(alice)
         accepted = await alice.request("Petition", Text="Please plant an orchard of apple trees by the plaza.")
         first.proc.send_signal(signal.SIGKILL)  # the offering is in escrow; the votes are queued or running
         first.proc.wait()
