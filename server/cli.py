@@ -206,6 +206,28 @@ def cmd_admin(args: argparse.Namespace) -> None:
               f"holds {done['Balance'] / 10**12:g} {done['Token']}")
 
 
+def cmd_world(args: argparse.Namespace) -> None:
+    if args.world_command == "new":
+        from .scaffold import new_world
+
+        try:
+            folder = new_world(Path(args.name))
+        except FileExistsError as exc:
+            fail(str(exc))
+        print(f"made {folder}/ (one room, one wandering llama); try it:\n"
+              f"  llama-land world check {folder}\n  llama-land serve --world {folder} --db sqlite:///{folder.name}.db")
+        return
+    from .worldcheck import check_world
+
+    problems = check_world(args.path)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {args.path}", file=sys.stderr)
+        raise SystemExit(1)
+    print(f"ok: {args.path} has no problems")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llama-land", description="Llama Land: an MMO world server with AI NPCs.")
     parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
@@ -285,6 +307,13 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--db", default=DEFAULT_URL, help="the server's database URL, to find its admin key")
         cmd.add_argument("--admin-key-file", type=Path, help="the admin key file (default: next to the database)")
         cmd.set_defaults(fn=cmd_admin)
+    world = sub.add_parser("world", help="make and check world folders (docs/worlds.md)")
+    world_sub = world.add_subparsers(dest="world_command", required=True)
+    new = world_sub.add_parser("new", help="scaffold a small playable world")
+    new.add_argument("name", help="the folder to create")
+    check = world_sub.add_parser("check", help="report every problem of a world, with file and place; exit 1 if any")
+    check.add_argument("path", help="the world folder")
+    world.set_defaults(fn=cmd_world)
     return parser
 
 

@@ -124,6 +124,21 @@ def _tile_layers(layers: list[Any]) -> list[TileLayer]:
     return out
 
 
+def blocked_grid(tmap: Any) -> np.ndarray:
+    """bool[y, x]: painted by a `collision` layer, or a tile whose tileset gives it `collides = true`."""
+    blocked = np.zeros((tmap.map_size.height, tmap.map_size.width), dtype=bool)
+    collides = _collides_gids(tmap)
+    for layer in _tile_layers(tmap.layers):
+        if not layer.data:
+            continue
+        gids = np.asarray(layer.data, dtype=np.int64) & GID_MASK
+        if layer.name.lower() == "collision":
+            blocked |= gids != 0
+        elif collides:
+            blocked |= np.isin(gids, list(collides))
+    return blocked
+
+
 def load_room(name: str, path: Path) -> RoomMap:
     if not path.is_file():
         raise WorldError(f"{path}: map file not found (room {name!r})")
@@ -135,16 +150,7 @@ def load_room(name: str, path: Path) -> RoomMap:
         raise WorldError(f"{path}: infinite maps are not supported; set a fixed map size in Tiled")
     width, height = tmap.map_size.width, tmap.map_size.height
     tw, th = tmap.tile_size.width, tmap.tile_size.height
-    blocked = np.zeros((height, width), dtype=bool)
-    collides = _collides_gids(tmap)
-    for layer in _tile_layers(tmap.layers):
-        if not layer.data:
-            continue
-        gids = np.asarray(layer.data, dtype=np.int64) & GID_MASK
-        if layer.name.lower() == "collision":
-            blocked |= gids != 0
-        elif collides:
-            blocked |= np.isin(gids, list(collides))
+    blocked = blocked_grid(tmap)
     spawns: dict[str, list[tuple[int, int]]] = {}
     portals: list[Portal] = []
     npcs: list[dict[str, Any]] = []

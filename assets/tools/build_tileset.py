@@ -54,11 +54,12 @@ TILES: list[tuple[str, str, str | None, bool]] = [
     ("crate", "draw:dirt", "tiles/boxCrate.png", True),
     ("hay", "topdown_tanks/tileGrass1.png", "draw:hay", True),
     ("snow-pile", "tiles/snowCenter.png", "tiles/snow_pile.png", True),
-    ("cactus", "tiles/sandCenter.png", "tiles/cactus.png", True),
+    ("cactus", "topdown_tanks/tileSand1.png", "tiles/cactus.png", True),
     ("fence", "topdown_tanks/tileGrass2.png", "draw:fence", True),
     ("stage-edge", "draw:boards", "draw:stage-edge", True),
     ("fountain", "draw:water", "draw:fountain", True),
     ("pillar", "tiles/stoneCenter.png", "draw:pillar", True),
+    ("rock-sand", "topdown_tanks/tileSand2.png", "tiles/rock.png", True),
 ]
 
 

@@ -1,4 +1,4 @@
-"""Build the default world's five Tiled maps (worlds/llama-land/maps/*.tmj) from the ASCII plans below.
+"""Build the shipped worlds' Tiled maps (worlds/llama-land: five rooms; worlds/isle: two) from ASCII plans.
 
 The plans are the source: one character per tile (LEGEND), then the spawns, portals and NPC points of each room.
 The output is ordinary Tiled JSON using assets/tilesets/llama-land.tsj, so a designer can also open the maps in
@@ -18,14 +18,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_tileset import tile_ids  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-MAPS = ROOT / "worlds" / "llama-land" / "maps"
 TILESET = "../../../assets/tilesets/llama-land.tsj"
 LEGEND = {
     ".": "grass", ",": "grass2", ":": "sand", ";": "sand2", "|": "road-ns", "-": "road-ew", "+": "road-cross",
     "d": "dirt", "s": "stone", "n": "snow", "f": "sand-floor", "r": "rug", "b": "boards", "=": "bridge",
     "*": "flowers", "m": "mushroom", "v": "sprout", "D": "door", ">": "sign", "t": "torch", "#": "wall-brick",
     "R": "wall-red", "~": "water", "T": "tree", "y": "tree-small", "A": "tree-autumn", "B": "bush", "o": "rock",
-    "c": "crate", "h": "hay", "N": "snow-pile", "C": "cactus", "F": "fence", "E": "stage-edge", "O": "fountain",
+    "c": "crate", "q": "rock-sand", "h": "hay", "N": "snow-pile", "C": "cactus", "F": "fence", "E": "stage-edge", "O": "fountain",
     "P": "pillar",
 }
 
@@ -175,6 +174,41 @@ TTTTTTTTTTTTTTTTTTTTTTTTTTTTTT
     },
 }
 
+ISLE = {
+    "beach": {
+        "plan": """
+~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+~~:::::::::::::::::::::::::~~~
+~:::C::::::::::::q:::::::C::~~
+~::::::::::::::::::::::::::::~
+~:::::;;;;;;:::::::::::::::::~
+~::q::;;;;;;:::::::::::C:::::~
+~:::::;;;;;;::::::::::::::::::
+~::::::::::::::::::::::::::::D
+~:::::::::::::::::::C::::::::D
+~::C:::::::::::::::::::::::::~
+~:::::::::::q:::::::::::::::~~
+~~::::::::::::::::::::::q:::~~
+~~~:::::C:::::::::::::::::~~~~
+~~~~::::::::::::::::::::~~~~~~
+~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+""",
+        "spawns": {"default": (13, 8, 15, 9), "from-lighthouse": (27, 8, 27, 9)},
+        "portals": {"to-lighthouse": ((29, 8, 29, 9), "lighthouse", "from-beach")},
+        "npcs": {"coco": (8, 11), "parrot": (17, 5)},
+    },
+    "lighthouse": {
+        "plan": "\n".join(["R" * 14, "Rt" + "s" * 10 + "tR", "Rss" + "P" + "ss" + "P" + "s" * 6 + "R",
+                            *("R" + "s" * 12 + "R" for _ in range(2)), *("D" + "s" * 12 + "R" for _ in range(2)),
+                            "Rss" + "P" + "ss" + "P" + "s" * 6 + "R", "Rt" + "s" * 10 + "tR", "R" * 14]),
+        "spawns": {"default": (2, 5, 2, 6), "from-beach": (1, 5, 1, 6)},
+        "portals": {"to-beach": ((0, 5, 0, 6), "beach", "from-lighthouse")},
+        "npcs": {"keeper": (10, 4), "gull": (10, 2)},
+    },
+}
+WORLDS = {"llama-land": ROOMS, "isle": ISLE}
+
 
 def rows_of(plan: str, name: str) -> list[str]:
     rows = plan.strip("\n").splitlines()
@@ -218,6 +252,9 @@ def build_room(name: str, room: dict) -> dict:
 
 
 if __name__ == "__main__":
-    for room_name, spec in ROOMS.items():
-        (MAPS / f"{room_name}.tmj").write_text(json.dumps(build_room(room_name, spec)) + "\n")
-        print(f"wrote {MAPS / room_name}.tmj")
+    for world, rooms in WORLDS.items():
+        maps = ROOT / "worlds" / world / "maps"
+        maps.mkdir(parents=True, exist_ok=True)
+        for room_name, spec in rooms.items():
+            (maps / f"{room_name}.tmj").write_text(json.dumps(build_room(room_name, spec)) + "\n")
+            print(f"wrote {maps / room_name}.tmj")
