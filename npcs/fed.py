@@ -82,11 +82,7 @@ class FedActor(Actor):
                  committee: list[NpcSpec], endowments: dict[str, int], inference: bool = True):
         super().__init__("fed")
         self.bus, self.log, self.memory = bus, log_, memory
-        self.king, self.king_room, self.committee = king, king_room, committee
-        e = king.economy
-        self.policy = policy.Policy(e["offering"], e["max_payout"], e["hourly_cap"], e["cooldown_count"],
-                                    int(e["cooldown_hours"] * policy.HOUR_MS), e["epoch_seconds"] * 1000,
-                                    e["petition_min"], e["petition_max"])
+        self.configure(king, king_room, committee)
         self.endowments, self.inference = endowments, inference
         self.state: FedState = log_.load(self.id)  # type: ignore[assignment]
         self.shingles = {pid: set(policy.shingles(p["Text"])) for pid, p in self.state.petitions.items()}
@@ -97,6 +93,14 @@ class FedActor(Actor):
             self.handle(name.lower(), action(name), fn)
         for notice in ("Credit-Notice", "Debit-Notice"):  # offerings arriving: the ledger is the record
             self.handle(notice.lower(), action(notice), lambda msg: None)
+
+    def configure(self, king: NpcSpec, king_room: str, committee: list[NpcSpec]) -> None:
+        """The King's file, room and committee, and the policy in his [economy] (again at a reload)."""
+        self.king, self.king_room, self.committee = king, king_room, committee
+        e = king.economy
+        self.policy = policy.Policy(e["offering"], e["max_payout"], e["hourly_cap"], e["cooldown_count"],
+                                    int(e["cooldown_hours"] * policy.HOUR_MS), e["epoch_seconds"] * 1000,
+                                    e["petition_min"], e["petition_max"])
 
     async def record(self, entry: Message) -> None:
         await self.log.append(self.id, entry)

@@ -53,11 +53,15 @@ class OracleActor(NpcActor):
         super().__init__(bus, spec, room, memory, inference, prefix="oracle")
         self.log = log_
         self.state: OracleState = log_.load(self.id)  # type: ignore[assignment]
-        self.pool = spec.id
-        self.ratio = Fraction(spec.economy["win_ratio"]).limit_denominator(1000)
+        self.configure(spec, room)
         for name, fn in [("Prophecy", self.on_prophecy), ("HighLow", self.on_highlow),
                          ("OracleInfo", self.on_oracle_info)]:
             self.handle(name.lower(), action(name), fn)
+
+    def configure(self, spec: Any, room: str) -> None:
+        super().configure(spec, room)
+        self.pool = spec.id
+        self.ratio = Fraction(spec.economy["win_ratio"]).limit_denominator(1000)
 
     async def record(self, entry: Message) -> None:
         await self.log.append(self.id, entry)

@@ -40,6 +40,10 @@ class NpcActor(Actor):
 
     # --- asking the herd ------------------------------------------------------------------------------------------
 
+    def configure(self, spec: NpcSpec, room: str) -> None:
+        """A changed NPC file or placement (`serve --reload`): the next request uses it."""
+        self.spec, self.room = spec, room
+
     def values(self, role: str, player: str, **given: Any) -> dict[str, Any]:
         template = self.spec.templates[role]
         every = {"persona": self.spec.persona, "player": player, "memory": self.memory.recall(self.spec.id, player),

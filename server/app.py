@@ -19,7 +19,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from npcs.cast import Cast, load_cast
+from npcs.cast import Cast, NpcPresence, load_cast
 from npcs.engine import InferenceConfig, InferenceEngine
 from npcs.fed import FedActor
 from npcs.herd import HerdActor
@@ -46,7 +46,7 @@ log = logging.getLogger("llama_land.server")
 class Server:
     def __init__(self, world: World, db_url: str, host: str = "127.0.0.1", port: int = 8765,
                  session_config: SessionConfig | None = None, inference: "InferenceConfig | None" = None,
-                 admin_key_file: Path | None = None):
+                 admin_key_file: Path | None = None, reload: bool = False):
         self.world = world
         self.db_url = db_url
         self.host, self.requested_port = host, port
@@ -59,6 +59,7 @@ class Server:
         self.actors: list[Actor] = []
         self.inference = inference
         self.admin_key_file = admin_key_file
+        self.watch_world = reload
         self.admin_key = ""
         self.engine: InferenceEngine | None = None
         self.herd: HerdActor | None = None
@@ -128,6 +129,10 @@ class Server:
         for room in self.rooms.values():
             self.spawn(self._ticker(room))
         self.spawn(self._housekeeping())
+        if self.watch_world:
+            from .reload import watch
+
+            self.spawn(watch(self))
         log.info("serving %s on %s (db %s)", self.world.name, self.url, self.db.engine.url.render_as_string(True))
 
     async def _start_inference(self, cfg: "InferenceConfig") -> None:
@@ -143,11 +148,13 @@ class Server:
         self.herd = HerdActor(self.bus, self.engine, templates, more_engines=more)
         self.actors.append(self.herd)
 
-    def _check_npc_grammars(self, model_path: str) -> None:
+    def _check_npc_grammars(self, model_path: str, cast: Cast | None = None,
+                            templates: dict[str, Any] | None = None) -> None:
         """Templates were checked as files; an NPC file's [model] grammar replaces one, and is checked here."""
-        for spec in self.cast.specs.values():
+        cast, templates = cast or self.cast, templates or self.templates
+        for spec in cast.specs.values():
             for template in spec.templates.values():
-                base = self.templates.get(template.id.split("/")[0])
+                base = templates.get(template.id.split("/")[0])
                 if template.grammar and (base is None or base.grammar != template.grammar):
                     why = validate_grammar(template.grammar, template.model or model_path)
                     if why:
@@ -166,14 +173,20 @@ class Server:
                                 {o.id: o.economy["endowment"] for o in oracles}, inference=on)
             self.npc_actors.append(self.fed)
         for presence in self.cast.placed.values():
-            spec, room = presence.spec, presence.room
-            if spec.kind == "oracle":
-                self.npc_actors.append(OracleActor(self.bus, spec, room, self.memory, on, self.log))
-            elif spec.kind == "joker":
-                self.npc_actors.append(JokerActor(self.bus, spec, room, self.memory, on))
-            elif spec.kind == "wanderer":
-                self.npc_actors.append(WandererActor(self.bus, spec, room, self.memory, on))
+            actor = self.make_npc_actor(presence)
+            if actor is not None:
+                self.npc_actors.append(actor)
         self.actors.extend(self.npc_actors)
+
+    def make_npc_actor(self, presence: NpcPresence) -> Actor | None:
+        spec, room, on = presence.spec, presence.room, self.herd is not None
+        if spec.kind == "oracle":
+            return OracleActor(self.bus, spec, room, self.memory, on, self.log)
+        if spec.kind == "joker":
+            return JokerActor(self.bus, spec, room, self.memory, on)
+        if spec.kind == "wanderer":
+            return WandererActor(self.bus, spec, room, self.memory, on)
+        return None  # the King is the Fed's voice; committee members are data the Fed uses
 
     async def stop(self) -> None:
         if self._ws is not None:

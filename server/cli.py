@@ -59,7 +59,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     async def run() -> None:
         try:
-            server = Server(world, args.db, args.host, args.port, config, inference, args.admin_key_file)
+            server = Server(world, args.db, args.host, args.port, config, inference, args.admin_key_file,
+                            reload=args.reload)
             await server.start()
         except BadDatabaseURL as exc:
             fail(f"bad --db URL: {exc}")
@@ -250,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--inference-threads", type=int, default=threads,
                        help=f"threads per inference worker (default here: {threads})")
     serve.add_argument("--no-inference", action="store_true", help="serve without NPC inference (no model needed)")
+    serve.add_argument("--reload", action="store_true", help="watch the world folder and swap in changed maps, NPC "
+                                                             "files and templates without disconnecting anyone")
     serve.add_argument("--admin-key-file", type=Path, help="where the admin key lives (default: next to the SQLite "
                                                            "database, DB.admin-key)")
     serve.set_defaults(fn=cmd_serve)

@@ -6,6 +6,7 @@ Move     -> soft state: rules.walk, then the interest grid; portals hand the pla
 Chat     -> logged, then delivered to the room or to those nearby; Whisper -> logged, to one player anywhere
 Tick     -> one frame per interest cell to the players in it
 Leave    -> logged, position checkpointed
+Reload   -> a changed map or cast swapped in under connected players (`serve --reload`)
 NPCs     -> they stand (or wander) here as entities; requests for them (Petition, Joke, …) are checked for reach
             and forwarded; NpcSay is an NPC speaking, logged like any chat line but marked with the NPC's id
 Messages from players carry a server-stamped `Player` and `T`; nothing here trusts a name sent by a client.
@@ -14,6 +15,7 @@ Messages from players carry a server-stamped `Player` and `T`; nothing here trus
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +50,21 @@ def player_id(name: str) -> str:
     return f"player:{name}"
 
 
+def nearest_walkable(room: RoomMap, x: int, y: int) -> tuple[int, int]:
+    """(x, y) if a player may stand there, else the closest tile where one may (breadth first over the map)."""
+    x, y = min(max(x, 0), room.width - 1), min(max(y, 0), room.height - 1)
+    seen, todo = {(x, y)}, deque([(x, y)])
+    while todo:
+        cx, cy = todo.popleft()
+        if room.walkable(cx, cy) and (cx, cy) not in room.portal_at:
+            return cx, cy
+        for nx, ny in ((cx + 1, cy), (cx - 1, cy), (cx, cy + 1), (cx, cy - 1)):
+            if 0 <= nx < room.width and 0 <= ny < room.height and (nx, ny) not in seen:
+                seen.add((nx, ny))
+                todo.append((nx, ny))
+    return room.spawn_tile("default", f"{x}:{y}")
+
+
 class RoomActor(Actor):
     def __init__(self, world: World, room: RoomMap, bus: Bus, log: MessageLog, db: Database, metrics: Any,
                  npcs: "list[NpcPresence] | None" = None):
@@ -71,6 +88,7 @@ class RoomActor(Actor):
             ("tick", action("Tick"), self.on_tick),
             ("checkpoint", action("Checkpoint"), self.on_checkpoint),
             ("npc-say", action("NpcSay"), self.on_npc_say),
+            ("reload", action("Reload"), self.on_reload),
             *((f"npc-{a.lower()}", action(a), self.on_npc_request) for a in NPC_ACTIONS),
         ]:
             self.handle(name, match, fn)
@@ -132,6 +150,30 @@ class RoomActor(Actor):
         self.grid.remove(avatar.eid)
         if msg.get("Reason") != "portal":
             self.checkpoint([avatar], msg["T"])
+
+    async def on_reload(self, msg: Message) -> None:
+        """A designer changed this room's map or NPCs (`serve --reload`): swap them in under the players, who stay
+        connected and in place — or, if their tile is now blocked, on the nearest walkable one — and get a fresh
+        RoomJoined (the new map, the new NPCs)."""
+        t, room = msg["T"], msg["Map"]
+        self.world, self.rules, self.room = msg["World"], msg["World"].rules, room
+        self.npcs = {n.spec.id: n for n in msg["Npcs"]}
+        self.wanderers = [n for n in self.npcs.values() if n.wanderer is not None]
+        self.grid = InterestGrid(room.width, room.height, self.rules.cell, self.rules.view_radius)
+        self.by_eid = {}
+        for npc in self.npcs.values():
+            self.grid.add(npc.eid, npc.spec.name, npc.x, npc.y)
+            self.by_eid[npc.eid] = f"entity:{npc.spec.id}"
+        config = {"HistoryLen": self.rules.chat_history, "MapSha": room.sha256}
+        if self.state.config != config:
+            await self.record({"Action": "Configure", **config, "T": t})
+        for avatar in self.avatars.values():
+            x, y = nearest_walkable(room, avatar.walker.x, avatar.walker.y)
+            avatar.walker = Walker.standing(x, y, t, self.rules)
+            avatar.moved = True
+            self.grid.add(avatar.eid, avatar.name, x, y)
+            self.by_eid[avatar.eid] = player_id(avatar.name)
+            self.send_joined(avatar)
 
     # --- movement ----------------------------------------------------------------------------------------------
 
