@@ -207,6 +207,12 @@ def cmd_admin(args: argparse.Namespace) -> None:
               f"holds {done['Balance'] / 10**12:g} {done['Token']}")
 
 
+def cmd_play(args: argparse.Namespace) -> None:
+    from client.app import play
+
+    play(args.url, args.name or "", args.world)
+
+
 def cmd_world(args: argparse.Namespace) -> None:
     if args.world_command == "new":
         from .scaffold import new_world
@@ -310,6 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--db", default=DEFAULT_URL, help="the server's database URL, to find its admin key")
         cmd.add_argument("--admin-key-file", type=Path, help="the admin key file (default: next to the database)")
         cmd.set_defaults(fn=cmd_admin)
+    game = sub.add_parser("play", help="the desktop client (needs a display)")
+    game.add_argument("--url", default="ws://127.0.0.1:8765/", help="the server (default: ws://127.0.0.1:8765/)")
+    game.add_argument("--name", help="your name, filled in on the login screen")
+    game.add_argument("--world", type=Path, help="the world package the server serves, for its maps (default: "
+                                                 "worlds/llama-land)")
+    game.set_defaults(fn=cmd_play)
     world = sub.add_parser("world", help="make and check world folders (docs/worlds.md)")
     world_sub = world.add_subparsers(dest="world_command", required=True)
     new = world_sub.add_parser("new", help="scaffold a small playable world")

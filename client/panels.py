@@ -1,0 +1,199 @@
+"""NPC panels: what opens when you press E next to an NPC. One class per kind, each a small form on the right.
+
+King: the petition form (the offering, from a quote), the verdict (grade, each committee vote, uniqueness, mood,
+payout, clamps) and your petition history. Joker: a topic and the herd's fee. Oracle: a question for a prophecy,
+and the High/Low bet, whose result is checked here against the commitment it was made under (npcs/fairness.py).
+"""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+import arcade
+from arcade.gui import UIFlatButton
+
+from npcs import fairness
+
+from .widgets import SubmitInput, label, panel
+
+if TYPE_CHECKING:
+    from .play import PlayView
+
+UNIT = 10**12
+
+
+def llama(value: int) -> str:
+    return f"{value / UNIT:g}"
+
+
+class NpcPanel:
+    title = ""
+
+    def __init__(self, play: "PlayView", npc: dict[str, Any]):
+        self.play, self.npc, self.net = play, npc, play.net
+        self.info = label(" ", 11, width=380, height=40, color=arcade.color.LIGHT_GRAY)
+        self.out = label(" ", 11, width=380, height=190)
+        self.inputs: list[SubmitInput] = []
+        close = UIFlatButton(text="Close (Esc)", width=180)
+        close.on_click = lambda _: self.play.close_panel()
+        self.anchor, self.box = panel([label(f"{npc['Name']}", 18, bold=True, color=arcade.color.YELLOW), self.info,
+                                       *self.build(), self.out, close], anchor_x="right", align_x=-16)
+        play.ui.add(self.anchor)
+
+    def build(self) -> list:
+        return []
+
+    def field(self, on_submit, width: int = 380) -> SubmitInput:
+        box = SubmitInput(on_submit, clear=False, width=width, height=30, font_size=12)
+        self.inputs.append(box)
+        return box
+
+    def button(self, text: str, fn, width: int = 180) -> UIFlatButton:
+        b = UIFlatButton(text=text, width=width)
+        b.on_click = lambda _: fn()
+        return b
+
+    def typing(self) -> bool:
+        return any(i.active for i in self.inputs)
+
+    def show(self, text: str) -> None:
+        self.out.text = text
+
+    def close(self) -> None:
+        self.play.ui.remove(self.anchor)
+
+    def on_event(self, ev: dict[str, Any]) -> None:
+        pass
+
+    def on_reply(self, tag: str, reply: dict[str, Any]) -> None:
+        if reply.get("Action") == "Error":
+            self.show(f"{reply.get('Code')}: {reply.get('Message')}")
+
+
+class KingPanel(NpcPanel):
+    def build(self) -> list:
+        self.text = self.field(lambda _: self.petition())
+        self.net.request("Quote", tag="quote", Service="petition", Text="-")
+        self.net.request("FedInfo", tag="fed")
+        return [label("Your petition (2-250 characters):", 12), self.text,
+                self.button("Petition the King", self.petition), self.button("My petitions", self.history)]
+
+    def petition(self) -> None:
+        self.show("Sending…")
+        self.net.request("Petition", tag="petition", Text=self.text.text, Key=secrets.token_hex(8))
+
+    def history(self) -> None:
+        self.net.request("Petitions", tag="history")
+
+    def on_reply(self, tag: str, reply: dict[str, Any]) -> None:
+        if reply.get("Action") == "Error":
+            return super().on_reply(tag, reply)
+        if tag == "quote":
+            self.info.text = f"Offering: {llama(reply['Fee'])} wAR, kept by the Fed once your petition is judged."
+        elif tag == "fed":
+            members = ", ".join(m["Name"] for m in reply["Committee"]) or "the King alone"
+            self.info.text += f" Committee: {members}."
+        elif tag == "petition":
+            self.show("Already judged — see My petitions." if reply["Duplicate"] else
+                      f"The committee ({', '.join(reply['Committee'])}) is judging…")
+        elif tag == "history":
+            lines = [f"{p['Status']:>8}  grade {p.get('Grade', '-')}  {llama(p.get('Payout', 0))} LLAMA  "
+                     f"“{p['Text'][:28]}”" for p in reply["Petitions"][:8]]
+            self.show("\n".join(lines) or "No petitions yet.")
+
+    def on_event(self, ev: dict[str, Any]) -> None:
+        if ev["Action"] == "NpcThinking":
+            self.show(f"The committee is thinking… {'(' + str(ev['Position']) + ' in line)' if ev['Position'] else ''}")
+        elif ev["Action"] == "Granted":
+            votes = ", ".join(f"{v['Name']} {v['Grade']}" for v in ev["Votes"])
+            clamps = f"\nLowered by: {', '.join(ev['Clamps'])}" if ev["Clamps"] else ""
+            self.show(f"Grade {ev['Grade']} (votes: {votes})\nUniqueness {ev['Uniqueness']} × mood {ev['Mood']}\n"
+                      f"Payout: {llama(ev['Payout'])} LLAMA{clamps}")
+        elif ev["Action"] == "PetitionFailed":
+            self.show(f"The Fed could not decide ({ev['Code']}). Your {llama(ev['Refunded'])} wAR came back.")
+
+
+class JokerPanel(NpcPanel):
+    def build(self) -> list:
+        self.topic = self.field(lambda _: self.joke())
+        self.net.request("Quote", tag="quote", Service="joke", Text="hay")
+        return [label("A joke about (1-20 characters):", 12), self.topic, self.button("Tell me a joke", self.joke)]
+
+    def joke(self) -> None:
+        self.show("The Joker thinks…")
+        self.net.request("Joke", tag="joke", Topic=self.topic.text)
+
+    def on_reply(self, tag: str, reply: dict[str, Any]) -> None:
+        if reply.get("Action") == "Error":
+            return super().on_reply(tag, reply)
+        if tag == "quote":
+            self.info.text = f"Fee: about {llama(reply['Fee'])} wAR (the herd's price; held until the joke is told)."
+        elif tag == "joke":
+            self.show(f"Paid {llama(reply['Fee'])} wAR into escrow; waiting…")
+
+    def on_event(self, ev: dict[str, Any]) -> None:
+        if ev["Action"] == "NpcThinking":
+            self.show(f"thinking… {'(' + str(ev['Position']) + ' in line)' if ev['Position'] else ''}")
+        elif ev["Action"] == "NpcDone":
+            self.show(ev["Text"])
+        elif ev["Action"] == "NpcFailed":
+            self.show(f"No joke this time ({ev['Code']}); {llama(ev['Refunded'])} wAR refunded.")
+
+
+class OraclePanel(JokerPanel):
+    def build(self) -> list:
+        self.question = self.field(lambda _: self.prophecy())
+        self.bet = self.field(lambda _: None, width=120)
+        self.bet.text = "1"
+        self.last_commitment = ""
+        self.net.request("OracleInfo", tag="info")
+        return [label("Ask the Oracle:", 12), self.question, self.button("Prophecy", self.prophecy),
+                label("High/Low — bet (LLAMA):", 12), self.bet,
+                self.button("High (50-99)", lambda: self.play_game("high")),
+                self.button("Low (0-49)", lambda: self.play_game("low"))]
+
+    def prophecy(self) -> None:
+        self.show("The Oracle gazes into the hay…")
+        self.net.request("Prophecy", tag="joke", Question=self.question.text)
+
+    def play_game(self, guess: str) -> None:
+        try:
+            bet = int(Decimal(self.bet.text) * UNIT)
+        except InvalidOperation:
+            self.show("A bet is a number of LLAMA, like 1 or 2.5")
+            return
+        self.net.request("HighLow", tag="game", Bet=bet, Guess=guess, ClientSeed=secrets.token_hex(8),
+                         Commitment=self.last_commitment)
+
+    def on_reply(self, tag: str, reply: dict[str, Any]) -> None:
+        if tag == "info" and reply.get("Action") != "Error":
+            self.last_commitment = reply["Commitment"]
+            self.info.text = (f"Pool {llama(reply['Pool'])} LLAMA; bets {llama(reply['MinBet'])}-"
+                              f"{llama(reply['MaxBet'])}; a win pays {reply['WinRatio'][0]}/{reply['WinRatio'][1]}×. "
+                              f"Next game's commitment {reply['Commitment'][:12]}…")
+        elif tag == "game" and reply.get("Action") != "Error":
+            fair = fairness.check_roll(reply["ServerSeed"], self.last_commitment, reply["ClientSeed"], reply["Nonce"],
+                                       reply["Roll"])
+            self.show(f"Roll {reply['Roll']}: {'you win ' + llama(reply['Payout']) + ' LLAMA' if reply['Won'] else 'you lose'}"
+                      f".\nVerified: sha256(seed) = commitment and the roll recomputes: {'yes ✓' if fair else 'NO ✗'}")
+            self.last_commitment = reply["NextCommitment"]
+        elif tag == "game" and reply.get("Code") == "STALE_COMMITMENT":
+            self.last_commitment = reply["Commitment"]
+            self.show("The Oracle drew a new seed; press again to bet against it.")
+        else:
+            super().on_reply(tag, reply)
+
+
+class WandererPanel(NpcPanel):
+    def build(self) -> list:
+        self.info.text = f"Say “{self.npc['Name']}” in chat (Enter) and {self.npc['Name']} will answer."
+        return []
+
+
+PANELS = {"king": KingPanel, "joker": JokerPanel, "oracle": OraclePanel, "wanderer": WandererPanel}
+
+
+def open_panel(play: "PlayView", npc: dict[str, Any]) -> NpcPanel:
+    return PANELS.get(npc["Kind"], WandererPanel)(play, npc)

@@ -1,0 +1,297 @@
+"""The game screen: the room, your llama, the others, chat, wallet, connection status, and NPC panels.
+
+Keys: arrows / WASD walk (one tile per step, predicted at once and corrected by the server), click a tile to walk
+there, Enter to chat ("/n text" near, "/w name text" whisper), E to talk to the NPC in reach, Esc to close a
+panel. Everything from the server arrives through NetThread's queue and is handled here, in the window's thread.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import arcade
+from arcade.gui import UIAnchorLayout, UIManager
+
+from npcs.wander import find_path
+from server.protocol import DIRECTIONS  # noqa: F401  (the names the server accepts)
+
+from .netthread import NetThread
+from .panels import open_panel
+from .room_scene import RoomScene
+from .widgets import SubmitInput
+from .world_view import WorldView
+
+UNIT = 10**12
+STEPS = {"N": (0, -1), "S": (0, 1), "E": (1, 0), "W": (-1, 0)}
+KEYS = {arcade.key.UP: "N", arcade.key.W: "N", arcade.key.DOWN: "S", arcade.key.S: "S",
+        arcade.key.RIGHT: "E", arcade.key.D: "E", arcade.key.LEFT: "W", arcade.key.A: "W"}
+CHAT_LINES = 9
+STATUS_COLORS = {"online": arcade.color.GREEN, "reconnecting": arcade.color.ORANGE, "connecting": arcade.color.ORANGE,
+                 "offline": arcade.color.RED}
+
+
+def amount(value: int | None) -> str:
+    return "…" if value is None else f"{value / UNIT:,.2f}"
+
+
+class PlayView(arcade.View):
+    def __init__(self, net: NetThread, world_root: Path, name: str):
+        super().__init__()
+        self.net, self.world_root, self.name = net, world_root, name
+        self.model = WorldView()
+        self.scene: RoomScene | None = None
+        self.my_tile = (0, 0)
+        self.pending_moves = 0
+        self.path: list[tuple[int, int]] = []
+        self.held: list[str] = []
+        self.next_step = 0.0
+        self.chat: list[dict[str, Any]] = []
+        self.chat_scroll = 0
+        self.wallet: dict[str, int | None] = {"wAR": None, "LLAMA": None}
+        self.status, self.toast, self.toast_until = net.status, "", 0.0
+        self.camera = arcade.camera.Camera2D()
+        self.hud_camera = arcade.camera.Camera2D()
+        self.ui = UIManager()
+        self.chat_input = SubmitInput(self.send_chat, width=460, height=28, font_size=12)
+        bottom = UIAnchorLayout()
+        bottom.add(self.chat_input.with_background(color=(0, 0, 0, 160)), anchor_x="left", anchor_y="bottom",
+                   align_x=10, align_y=10)
+        self.ui.add(bottom)
+        self.panel = None
+        self.frames: list[float] = []
+        self.net.request("Balance", tag="balance")
+
+    # --- lifecycle ---------------------------------------------------------------------------------------------
+
+    def on_show_view(self) -> None:
+        self.window.background_color = (20, 24, 32)
+        self.ui.enable()
+
+    def on_hide_view(self) -> None:
+        self.ui.disable()
+
+    @property
+    def fps(self) -> float:
+        recent = [t for t in self.frames if t > time.perf_counter() - 2.0]
+        return (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 2 else 0.0
+
+    def on_update(self, delta_time: float) -> None:
+        for _ in range(2000):  # bounded: a flood of events cannot freeze a frame
+            if self.net.events.empty():
+                break
+            self.handle(self.net.events.get())
+        self.walk()
+        if self.scene is not None:
+            self.scene.sync(self.model, self.model.me, self.my_tile)
+            self.scene.update(delta_time)
+            me = self.scene.llamas.get(self.model.me)
+            if me is not None:
+                self.camera.position = me.sprite.position
+
+    # --- what the server says ----------------------------------------------------------------------------------
+
+    def handle(self, ev: dict[str, Any]) -> None:
+        kind = ev.get("Action")
+        if kind == "_Status":
+            self.status = ev["Status"]
+            if ev["Status"] == "online":
+                self.net.request("Balance", tag="balance")
+            return
+        if kind == "_Reply":
+            self.on_reply(ev["Tag"], ev["Reply"])
+            return
+        self.model.apply(ev)
+        if kind == "RoomJoined":
+            self.scene = RoomScene(self.world_root, ev)
+            self.my_tile, self.path, self.pending_moves = (ev["X"], ev["Y"]), [], 0
+            self.chat.append({"From": "", "Text": f"— {ev['Room']} —", "Scope": "system"})
+            self.chat.extend(self.model.chat[-CHAT_LINES:])
+            self.close_panel()
+        elif kind in ("Tick", "View") and self.pending_moves == 0 and not self.path:
+            self.my_tile = (self.model.x, self.model.y)  # the server's word, once no step of ours is in flight
+        elif kind in ("ChatLine", "Whisper"):
+            self.chat.append(ev if kind == "ChatLine" else {**ev, "Scope": "whisper"})
+            self.speak(ev)
+        elif kind in ("Credit-Notice", "Debit-Notice"):
+            self.wallet[ev["Token"]] = ev["Balance"]
+        elif kind == "NpcThinking":
+            self.thinking(ev["Npc"], "thinking…" + (f" ({ev['Position']} in line)" if ev.get("Position") else ""))
+        elif kind in ("NpcDone", "NpcFailed", "Granted", "PetitionFailed"):
+            self.thinking(ev.get("Npc") or self.king_id(), "")
+        elif kind == "Error":
+            self.notify(f"{ev.get('Code')}: {ev.get('Message')}")
+        if self.panel is not None:
+            self.panel.on_event(ev)
+
+    def on_reply(self, tag: str, reply: dict[str, Any]) -> None:
+        if tag == "move":
+            self.pending_moves = max(0, self.pending_moves - 1)
+            if reply.get("Action") == "Error":
+                if "X" in reply:  # refused: the server says where we really are
+                    self.my_tile, self.path = (reply["X"], reply["Y"]), []
+                if reply.get("Code") not in ("MOVE_TOO_FAST",):
+                    self.notify(reply.get("Message", ""))
+        elif tag == "balance" and reply.get("Action") != "Error":
+            self.wallet.update(reply["Balances"])
+        elif tag == "chat" and reply.get("Action") == "Error":
+            self.notify(reply.get("Message", ""))
+        elif self.panel is not None:
+            self.panel.on_reply(tag, reply)
+
+    def speak(self, ev: dict[str, Any]) -> None:
+        if self.scene is None:
+            return
+        who = self.scene.by_npc(ev["Npc"]) if ev.get("Npc") else self.scene.by_name(ev.get("From", ""))
+        if who is not None and ev.get("Action") == "ChatLine":
+            self.scene.say(who.eid, ev["Text"])
+
+    def thinking(self, npc_id: str | None, text: str) -> None:
+        who = self.scene.by_npc(npc_id) if (self.scene and npc_id) else None
+        if who is not None:
+            who.thinking = text
+
+    def king_id(self) -> str | None:
+        if self.scene is None:
+            return None
+        return next((n["Id"] for n in self.scene.npcs.values() if n["Kind"] == "king"), None)
+
+    def notify(self, text: str) -> None:
+        if text:
+            self.toast, self.toast_until = text, time.monotonic() + 4
+
+    # --- walking -----------------------------------------------------------------------------------------------
+
+    def typing(self) -> bool:
+        return self.chat_input.active or (self.panel is not None and self.panel.typing())
+
+    def walk(self) -> None:
+        if self.scene is None or time.monotonic() < self.next_step:
+            return
+        direction = None
+        if self.held and not self.typing():
+            direction = self.held[-1]
+            self.path = []
+        elif self.path:
+            nxt = self.path.pop(0)
+            direction = next(d for d, (dx, dy) in STEPS.items() if (self.my_tile[0] + dx, self.my_tile[1] + dy) == nxt)
+        if direction is None:
+            return
+        dx, dy = STEPS[direction]
+        target = (self.my_tile[0] + dx, self.my_tile[1] + dy)
+        if not self.scene.room.walkable(*target):
+            self.path = []
+            return
+        self.my_tile = target  # predicted; the reply confirms or corrects it
+        self.pending_moves += 1
+        self.next_step = time.monotonic() + 1.0 / self.scene.speed
+        self.net.request("Move", tag="move", Dir=direction)
+
+    def on_key_press(self, symbol: int, modifiers: int) -> None:
+        if symbol == arcade.key.ESCAPE:
+            self.close_panel()
+            self.chat_input.deactivate()
+            return
+        if self.typing():
+            return
+        if symbol in KEYS and KEYS[symbol] not in self.held:
+            self.held.append(KEYS[symbol])
+        elif symbol in (arcade.key.ENTER, arcade.key.RETURN, arcade.key.T):
+            self.chat_input.activate()
+        elif symbol == arcade.key.E:
+            self.talk()
+
+    def on_key_release(self, symbol: int, modifiers: int) -> None:
+        if symbol in KEYS and KEYS[symbol] in self.held:
+            self.held.remove(KEYS[symbol])
+
+    def on_mouse_press(self, x: int, y: int, button: int, modifiers: int) -> None:
+        if self.scene is None or button != arcade.MOUSE_BUTTON_LEFT or self.typing() or self.panel is not None:
+            return
+        wx, wy, *_ = self.camera.unproject((x, y))
+        goal = self.scene.tile_at(wx, wy)
+        room = self.scene.room
+        path = find_path(lambda tx, ty: room.walkable(tx, ty), self.my_tile, goal, (0, 0, room.width, room.height))
+        self.path = path or []
+
+    def on_mouse_scroll(self, x: int, y: int, scroll_x: float, scroll_y: float) -> None:
+        if x < 480 and y < 260:
+            self.chat_scroll = max(0, min(len(self.chat) - CHAT_LINES, self.chat_scroll + int(scroll_y)))
+
+    # --- chat and NPCs -----------------------------------------------------------------------------------------
+
+    def send_chat(self, text: str) -> None:
+        self.chat_input.deactivate()
+        if text.startswith("/w "):
+            parts = text.split(" ", 2)
+            if len(parts) == 3:
+                self.net.request("Whisper", tag="chat", To=parts[1], Text=parts[2])
+                self.chat.append({"From": f"you → {parts[1]}", "Text": parts[2], "Scope": "whisper"})
+            return
+        scope = "near" if text.startswith("/n ") else "room"
+        self.net.request("Chat", tag="chat", Text=text[3:] if scope == "near" else text, Scope=scope)
+
+    def npc_in_reach(self) -> dict[str, Any] | None:
+        if self.scene is None:
+            return None
+        best = None
+        for llama in self.scene.llamas.values():
+            if llama.npc is None:
+                continue
+            tx, ty = self.scene.tile_at(*llama.sprite.position)
+            d2 = (tx - self.my_tile[0]) ** 2 + (ty - self.my_tile[1]) ** 2
+            if d2 <= llama.npc["Reach"] ** 2 and (best is None or d2 < best[0]):
+                best = (d2, llama.npc)
+        return best[1] if best else None
+
+    def talk(self) -> None:
+        npc = self.npc_in_reach()
+        if npc is None:
+            self.notify("Nobody to talk to here: walk up to an NPC (their names are yellow).")
+            return
+        self.close_panel()
+        self.panel = open_panel(self, npc)
+
+    def close_panel(self) -> None:
+        if self.panel is not None:
+            self.panel.close()
+            self.panel = None
+
+    # --- drawing -----------------------------------------------------------------------------------------------
+
+    def on_draw(self) -> None:
+        self.frames = [t for t in self.frames if t > time.perf_counter() - 2.0] + [time.perf_counter()]
+        self.clear()
+        if self.scene is not None:
+            self.camera.use()
+            self.scene.draw()
+        self.hud_camera.use()
+        self.draw_hud()
+        self.ui.draw()
+
+    def draw_hud(self) -> None:
+        w, h = self.window.width, self.window.height
+        arcade.draw_lbwh_rectangle_filled(0, h - 30, w, 30, (0, 0, 0, 150))
+        color = STATUS_COLORS.get(self.status, arcade.color.GRAY)
+        arcade.draw_circle_filled(16, h - 15, 6, color)
+        room = self.scene.name if self.scene else "…"
+        arcade.draw_text(f"{self.status}   {self.name} in {room}", 30, h - 22, arcade.color.WHITE, 12)
+        arcade.draw_text(f"wAR {amount(self.wallet['wAR'])}    LLAMA {amount(self.wallet['LLAMA'])}", w - 16, h - 22,
+                         arcade.color.GOLD, 13, anchor_x="right", bold=True)
+        arcade.draw_lbwh_rectangle_filled(10, 46, 470, CHAT_LINES * 18 + 10, (0, 0, 0, 140))
+        end = len(self.chat) - self.chat_scroll
+        for i, line in enumerate(self.chat[max(0, end - CHAT_LINES):end]):
+            color = {"near": arcade.color.LIGHT_GREEN, "whisper": arcade.color.PINK,
+                     "system": arcade.color.LIGHT_GRAY}.get(line.get("Scope"), arcade.color.WHITE)
+            if line.get("Npc"):
+                color = arcade.color.YELLOW
+            who = f"{line.get('From')}: " if line.get("From") else ""
+            text = f"{who}{line.get('Text', '')}"
+            arcade.draw_text(text[:70], 18, 50 + (CHAT_LINES - 1 - i) * 18 + 4, color, 11)
+        hint = self.npc_in_reach()
+        if hint is not None and self.panel is None:
+            arcade.draw_text(f"Press E to talk to {hint['Name']}", w / 2, 60, arcade.color.YELLOW, 14,
+                             anchor_x="center", bold=True)
+        if self.toast and time.monotonic() < self.toast_until:
+            arcade.draw_text(self.toast[:100], w / 2, h - 60, arcade.color.LIGHT_CORAL, 13, anchor_x="center")

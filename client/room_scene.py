@@ -1,0 +1,120 @@
+"""One room as the client draws it: the Tiled map from the world package, the llamas on it, their names and speech.
+
+Positions come from the server (client/world_view.py applies View and Tick by the interest rule); this module
+turns them into sprites that glide between ticks instead of jumping, and draws speech bubbles and the
+"thinking…" marker over NPCs. Tile (x, y) counts from the top left like Tiled; arcade's y grows upwards.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import arcade
+
+from server.world import load_room
+
+from .art import NPC_COLORS, llama_texture, player_color
+from .world_view import WorldView
+
+TILE = 32
+BUBBLE_S = 6.0
+
+
+@dataclass
+class Llama:
+    eid: int
+    name: str
+    sprite: arcade.Sprite
+    label: arcade.Text
+    npc: dict[str, Any] | None = None
+    bubble: arcade.Text | None = None
+    bubble_until: float = 0.0
+    thinking: str = ""
+    target: tuple[float, float] = field(default=(0.0, 0.0))
+
+
+class RoomScene:
+    def __init__(self, world_root: Path, joined: dict[str, Any]):
+        self.name = joined["Room"]
+        path = world_root / joined["Map"]
+        self.tilemap = arcade.load_tilemap(str(path), scaling=1.0)
+        self.scene = arcade.Scene.from_tilemap(self.tilemap)
+        self.room = load_room(self.name, path)  # the collision grid: for prediction and click-to-move
+        self.width, self.height = joined["Width"], joined["Height"]
+        self.npcs = {n["Eid"]: n for n in joined.get("Npcs", [])}
+        self.llamas: dict[int, Llama] = {}
+        self.sprites = arcade.SpriteList()
+        self.speed = joined["Rules"]["Speed"]
+
+    def center(self, x: float, y: float) -> tuple[float, float]:
+        return x * TILE + TILE / 2, (self.height - 1 - y) * TILE + TILE / 2
+
+    def tile_at(self, px: float, py: float) -> tuple[int, int]:
+        return int(px // TILE), self.height - 1 - int(py // TILE)
+
+    def sync(self, view: WorldView, me: int, my_tile: tuple[int, int]) -> None:
+        """Make the sprites match what the client knows: new llamas appear, gone ones leave, all get targets."""
+        for eid in [e for e in self.llamas if e not in view.entities]:
+            self.sprites.remove(self.llamas.pop(eid).sprite)
+        for eid, seen in view.entities.items():
+            llama = self.llamas.get(eid) or self._add(eid, seen.name, seen.x, seen.y)
+            llama.target = self.center(*(my_tile if eid == me else (seen.x, seen.y)))
+
+    def _add(self, eid: int, name: str, x: int, y: int) -> Llama:
+        npc = self.npcs.get(eid)
+        sprite = arcade.Sprite(llama_texture(), scale=1.0)
+        sprite.color = NPC_COLORS.get(npc["Kind"], (255, 255, 255)) if npc else player_color(name)
+        sprite.position = self.center(x, y)
+        label = arcade.Text(name, 0, 0, arcade.color.WHITE if not npc else arcade.color.YELLOW, 10,
+                            anchor_x="center", bold=bool(npc))
+        llama = Llama(eid, name, sprite, label, npc, target=sprite.position)
+        self.llamas[eid] = llama
+        self.sprites.append(sprite)
+        return llama
+
+    def update(self, dt: float) -> None:
+        """Glide toward the latest known tile: a little faster than walking speed, so nobody falls behind."""
+        step = self.speed * TILE * 1.5 * dt
+        for llama in self.llamas.values():
+            (x, y), (tx, ty) = llama.sprite.position, llama.target
+            dx, dy = tx - x, ty - y
+            dist = (dx * dx + dy * dy) ** 0.5
+            if dist > 4 * TILE:  # a jump (a portal, a correction): no gliding across the map
+                llama.sprite.position = llama.target
+            elif dist > 0:
+                k = min(1.0, step / dist)
+                llama.sprite.position = (x + dx * k, y + dy * k)
+
+    def say(self, eid: int, text: str) -> None:
+        llama = self.llamas.get(eid)
+        if llama is not None:
+            shown = text if len(text) <= 60 else text[:57] + "…"
+            llama.bubble = arcade.Text(shown, 0, 0, arcade.color.BLACK, 10, anchor_x="center")
+            llama.bubble_until = time.monotonic() + BUBBLE_S
+
+    def by_name(self, name: str) -> Llama | None:
+        return next((ll for ll in self.llamas.values() if ll.name == name), None)
+
+    def by_npc(self, npc_id: str) -> Llama | None:
+        return next((ll for ll in self.llamas.values() if ll.npc and ll.npc["Id"] == npc_id), None)
+
+    def draw(self) -> None:
+        self.scene.draw()
+        self.sprites.draw()
+        now = time.monotonic()
+        for llama in self.llamas.values():
+            x, y = llama.sprite.position
+            llama.label.x, llama.label.y = x, y + 18
+            llama.label.draw()
+            if llama.thinking:
+                arcade.draw_text(llama.thinking, x, y + 32, arcade.color.LIGHT_GRAY, 9, anchor_x="center",
+                                 italic=True)
+            if llama.bubble is not None and now < llama.bubble_until:
+                b = llama.bubble
+                b.x, b.y = x, y + 34 + (14 if llama.thinking else 0)
+                w = b.content_width + 12
+                arcade.draw_lbwh_rectangle_filled(x - w / 2, b.y - 5, w, 20, (255, 255, 255, 230))
+                b.draw()

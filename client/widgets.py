@@ -1,0 +1,45 @@
+"""Small arcade.gui pieces the client shares: a one-line input that submits on Enter, and a panel frame."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import arcade
+from arcade.gui import UIAnchorLayout, UIBoxLayout, UIEvent, UIInputText, UILabel, UITextInputEvent
+from arcade.gui.events import UIOnChangeEvent  # noqa: F401  (re-exported for callers that listen for changes)
+
+EVENT_HANDLED = True
+
+
+class SubmitInput(UIInputText):
+    """UIInputText inserts a newline on Enter (DESIGN §8); this one calls on_submit with the text and clears it."""
+
+    def __init__(self, on_submit: Callable[[str], None], clear: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.on_submit, self.clear = on_submit, clear
+
+    def on_event(self, event: UIEvent) -> bool | None:
+        if self.active and isinstance(event, UITextInputEvent) and event.text in ("\r", "\n"):
+            text = self.text.strip()
+            if self.clear:
+                self.text = ""
+            if text:
+                self.on_submit(text)
+            return EVENT_HANDLED
+        return super().on_event(event)
+
+
+def label(text: str, size: int = 12, width: int | None = None, height: int | None = None,
+          color=arcade.color.WHITE, bold: bool = False) -> UILabel:
+    kwargs = {"width": width, "height": height, "multiline": True} if width else {}
+    return UILabel(text=text, font_size=size, text_color=color, bold=bold, **kwargs)
+
+
+def panel(children: list, anchor_x: str = "center", align_x: float = 0) -> tuple[UIAnchorLayout, UIBoxLayout]:
+    box = UIBoxLayout(vertical=True, space_between=8)
+    for child in children:
+        box.add(child)
+    framed = box.with_padding(all=14).with_background(color=(20, 24, 40, 225))
+    anchor = UIAnchorLayout()
+    anchor.add(framed, anchor_x=anchor_x, anchor_y="center", align_x=align_x)
+    return anchor, box
