@@ -14,9 +14,9 @@ DEFAULT_WORLD = Path(__file__).resolve().parents[1] / "worlds" / "llama-land"
 
 class GameWindow(arcade.Window):
     def __init__(self, url: str, world_root: Path = DEFAULT_WORLD, name: str = "", width: int = 1280,
-                 height: int = 720):
+                 height: int = 720, version: int | None = None):
         super().__init__(width, height, "Llama Land", resizable=True, update_rate=1 / 60, draw_rate=1 / 60)
-        self.net = NetThread(url).start()
+        self.net = NetThread(url, version).start()
         self.show_view(LoginView(self.net, world_root, name))
 
     def on_close(self) -> None:

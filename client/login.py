@@ -58,7 +58,7 @@ class LoginView(arcade.View):
     def show(self, text: str, error: bool = True) -> None:
         self.error = text if error else ""
         self.message.text = text
-        self.message.update_font(font_color=arcade.color.LIGHT_CORAL if error else arcade.color.LIGHT_GRAY)
+        # (one colour: a text area keeps its font; "Connecting…" reads fine in it too)
 
     def on_update(self, delta_time: float) -> None:
         while not self.net.events.empty():  # status changes while logging in; the play view takes the rest

@@ -21,8 +21,8 @@ Event = dict[str, Any]
 
 
 class NetThread:
-    def __init__(self, url: str):
-        self.url = url
+    def __init__(self, url: str, version: int | None = None):
+        self.url, self.version = url, version
         self.events: queue.Queue[Event] = queue.Queue()
         self.status = "offline"
         self.client: GameClient | None = None
@@ -79,7 +79,8 @@ class NetThread:
     # --- in the network thread ---------------------------------------------------------------------------------
 
     async def _connect(self) -> GameClient:
-        client = await GameClient.connect(self.url)
+        client = await (GameClient.connect(self.url, version=self.version) if self.version else
+                        GameClient.connect(self.url))
         client.listeners.append(self.events.put)
         return client
 

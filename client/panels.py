@@ -33,7 +33,7 @@ class NpcPanel:
 
     def __init__(self, play: "PlayView", npc: dict[str, Any]):
         self.play, self.npc, self.net = play, npc, play.net
-        self.info = label(" ", 11, width=380, height=40, color=arcade.color.LIGHT_GRAY)
+        self.info = label(" ", 11, width=380, height=58, color=arcade.color.LIGHT_GRAY)
         self.out = label(" ", 11, width=380, height=190)
         self.inputs: list[SubmitInput] = []
         close = UIFlatButton(text="Close (Esc)", width=180)

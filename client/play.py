@@ -61,6 +61,8 @@ class PlayView(arcade.View):
         self.ui.add(bottom)
         self.panel = None
         self.frames: list[float] = []
+        self.texts = hud_texts()
+        self.show_fps = False
         self.net.request("Balance", tag="balance")
 
     # --- lifecycle ---------------------------------------------------------------------------------------------
@@ -150,7 +152,7 @@ class PlayView(arcade.View):
     def thinking(self, npc_id: str | None, text: str) -> None:
         who = self.scene.by_npc(npc_id) if (self.scene and npc_id) else None
         if who is not None:
-            who.thinking = text
+            who.think(text)
 
     def king_id(self) -> str | None:
         if self.scene is None:
@@ -201,6 +203,8 @@ class PlayView(arcade.View):
             self.chat_input.activate()
         elif symbol == arcade.key.E:
             self.talk()
+        elif symbol == arcade.key.F3:
+            self.show_fps = not self.show_fps
 
     def on_key_release(self, symbol: int, modifiers: int) -> None:
         if symbol in KEYS and KEYS[symbol] in self.held:
@@ -271,27 +275,48 @@ class PlayView(arcade.View):
         self.ui.draw()
 
     def draw_hud(self) -> None:
+        """Text objects are kept and only their strings change: arcade.draw_text lays text out anew every frame,
+        which costs more than all the llamas together."""
         w, h = self.window.width, self.window.height
+        t = self.texts
         arcade.draw_lbwh_rectangle_filled(0, h - 30, w, 30, (0, 0, 0, 150))
-        color = STATUS_COLORS.get(self.status, arcade.color.GRAY)
-        arcade.draw_circle_filled(16, h - 15, 6, color)
-        room = self.scene.name if self.scene else "…"
-        arcade.draw_text(f"{self.status}   {self.name} in {room}", 30, h - 22, arcade.color.WHITE, 12)
-        arcade.draw_text(f"wAR {amount(self.wallet['wAR'])}    LLAMA {amount(self.wallet['LLAMA'])}", w - 16, h - 22,
-                         arcade.color.GOLD, 13, anchor_x="right", bold=True)
+        arcade.draw_circle_filled(16, h - 15, 6, STATUS_COLORS.get(self.status, arcade.color.GRAY))
+        t["status"].text = f"{self.status}   {self.name} in {self.scene.name if self.scene else '…'}"
+        t["status"].position = (30, h - 22)
+        t["wallet"].text = f"wAR {amount(self.wallet['wAR'])}    LLAMA {amount(self.wallet['LLAMA'])}"
+        t["wallet"].position = (w - 16, h - 22)
         arcade.draw_lbwh_rectangle_filled(10, 46, 470, CHAT_LINES * 18 + 10, (0, 0, 0, 140))
         end = len(self.chat) - self.chat_scroll
-        for i, line in enumerate(self.chat[max(0, end - CHAT_LINES):end]):
-            color = {"near": arcade.color.LIGHT_GREEN, "whisper": arcade.color.PINK,
-                     "system": arcade.color.LIGHT_GRAY}.get(line.get("Scope"), arcade.color.WHITE)
-            if line.get("Npc"):
-                color = arcade.color.YELLOW
-            who = f"{line.get('From')}: " if line.get("From") else ""
-            text = f"{who}{line.get('Text', '')}"
-            arcade.draw_text(text[:70], 18, 50 + (CHAT_LINES - 1 - i) * 18 + 4, color, 11)
+        shown = self.chat[max(0, end - CHAT_LINES):end]
+        for i, line in enumerate(t["chat"]):
+            if i < len(shown):
+                entry = shown[i]
+                who = f"{entry.get('From')}: " if entry.get("From") else ""
+                line.text = f"{who}{entry.get('Text', '')}"[:70]
+                line.color = arcade.color.YELLOW if entry.get("Npc") else {
+                    "near": arcade.color.LIGHT_GREEN, "whisper": arcade.color.PINK,
+                    "system": arcade.color.LIGHT_GRAY}.get(entry.get("Scope"), arcade.color.WHITE)
+            else:
+                line.text = ""
         hint = self.npc_in_reach()
-        if hint is not None and self.panel is None:
-            arcade.draw_text(f"Press E to talk to {hint['Name']}", w / 2, 60, arcade.color.YELLOW, 14,
-                             anchor_x="center", bold=True)
-        if self.toast and time.monotonic() < self.toast_until:
-            arcade.draw_text(self.toast[:100], w / 2, h - 60, arcade.color.LIGHT_CORAL, 13, anchor_x="center")
+        t["hint"].text = f"Press E to talk to {hint['Name']}" if hint is not None and self.panel is None else ""
+        t["hint"].position = (w / 2, 60)
+        t["toast"].text = self.toast[:100] if self.toast and time.monotonic() < self.toast_until else ""
+        t["toast"].position = (w / 2, h - 60)
+        t["fps"].text = f"{self.fps:.0f} fps" if self.show_fps else ""
+        t["fps"].position = (w - 16, h - 50)
+        for text in (t["status"], t["wallet"], *t["chat"], t["hint"], t["toast"], t["fps"]):
+            if text.text:
+                text.draw()
+
+
+def hud_texts() -> dict[str, Any]:
+    return {
+        "status": arcade.Text("", 0, 0, arcade.color.WHITE, 12),
+        "wallet": arcade.Text("", 0, 0, arcade.color.GOLD, 13, anchor_x="right", bold=True),
+        "chat": [arcade.Text("", 18, 50 + (CHAT_LINES - 1 - i) * 18 + 4, arcade.color.WHITE, 11)
+                 for i in range(CHAT_LINES)],
+        "hint": arcade.Text("", 0, 0, arcade.color.YELLOW, 14, anchor_x="center", bold=True),
+        "toast": arcade.Text("", 0, 0, arcade.color.LIGHT_CORAL, 13, anchor_x="center"),
+        "fps": arcade.Text("", 0, 0, arcade.color.LIGHT_GRAY, 10, anchor_x="right"),
+    }

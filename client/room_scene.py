@@ -32,8 +32,12 @@ class Llama:
     npc: dict[str, Any] | None = None
     bubble: arcade.Text | None = None
     bubble_until: float = 0.0
-    thinking: str = ""
+    thinking: arcade.Text | None = None
     target: tuple[float, float] = field(default=(0.0, 0.0))
+
+    def think(self, text: str) -> None:
+        self.thinking = arcade.Text(text, 0, 0, arcade.color.LIGHT_GRAY, 9, anchor_x="center", italic=True) \
+            if text else None
 
 
 class RoomScene:
@@ -109,9 +113,9 @@ class RoomScene:
             x, y = llama.sprite.position
             llama.label.x, llama.label.y = x, y + 18
             llama.label.draw()
-            if llama.thinking:
-                arcade.draw_text(llama.thinking, x, y + 32, arcade.color.LIGHT_GRAY, 9, anchor_x="center",
-                                 italic=True)
+            if llama.thinking is not None:
+                llama.thinking.x, llama.thinking.y = x, y + 32
+                llama.thinking.draw()
             if llama.bubble is not None and now < llama.bubble_until:
                 b = llama.bubble
                 b.x, b.y = x, y + 34 + (14 if llama.thinking else 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 import arcade
-from arcade.gui import UIAnchorLayout, UIBoxLayout, UIEvent, UIInputText, UILabel, UITextInputEvent
+from arcade.gui import UIAnchorLayout, UIBoxLayout, UIEvent, UIInputText, UILabel, UITextArea, UITextInputEvent
 from arcade.gui.events import UIOnChangeEvent  # noqa: F401  (re-exported for callers that listen for changes)
 
 EVENT_HANDLED = True
@@ -30,16 +30,20 @@ class SubmitInput(UIInputText):
 
 
 def label(text: str, size: int = 12, width: int | None = None, height: int | None = None,
-          color=arcade.color.WHITE, bold: bool = False) -> UILabel:
-    kwargs = {"width": width, "height": height, "multiline": True} if width else {}
-    return UILabel(text=text, font_size=size, text_color=color, bold=bold, **kwargs)
+          color=arcade.color.WHITE, bold: bool = False) -> UILabel | UITextArea:
+    """A one-line label that fits its text, or (given a width) a fixed-size block that wraps: a multiline UILabel
+    would shrink to its first text and wrap everything after it in that narrow column."""
+    if width:  # an opaque background: without one, new text is drawn over the old
+        area = UITextArea(text=text, width=width, height=height or 40, font_size=size, text_color=color, bold=bold)
+        return area.with_background(color=(20, 24, 40, 255))
+    return UILabel(text=text, font_size=size, text_color=color, bold=bold)
 
 
 def panel(children: list, anchor_x: str = "center", align_x: float = 0) -> tuple[UIAnchorLayout, UIBoxLayout]:
     box = UIBoxLayout(vertical=True, space_between=8)
     for child in children:
         box.add(child)
-    framed = box.with_padding(all=14).with_background(color=(20, 24, 40, 225))
+    framed = box.with_padding(all=14).with_background(color=(20, 24, 40, 255))
     anchor = UIAnchorLayout()
     anchor.add(framed, anchor_x=anchor_x, anchor_y="center", align_x=align_x)
     return anchor, box
