@@ -16,14 +16,12 @@ def pump(window: GameWindow, seconds: float = 0.2, until: Callable[[], bool] | N
     """Run the window's loop for a while (or until a condition holds); True if the condition was met."""
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        pyglet.clock.tick()
         window.switch_to()
         window.dispatch_events()
-        window.dispatch_event("on_draw")
-        window.flip()
+        pyglet.clock.tick()  # arcade's scheduled frame: on_update, then on_draw and flip at the draw rate
         if until is not None and until():
             return True
-        time.sleep(0.005)
+        time.sleep(0.002)
     return until is None
 
 

@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import arcade
-from arcade.gui import UIAnchorLayout, UIManager
+from arcade.gui import UIManager
 
 from npcs.wander import find_path
 from server.protocol import DIRECTIONS  # noqa: F401  (the names the server accepts)
 
+from .chatbox import ChatBox
 from .netthread import NetThread
 from .panels import open_panel
 from .room_scene import RoomScene
-from .widgets import SubmitInput
 from .world_view import WorldView
 
 UNIT = 10**12
@@ -53,15 +53,12 @@ class PlayView(arcade.View):
         self.status, self.toast, self.toast_until = net.status, "", 0.0
         self.camera = arcade.camera.Camera2D()
         self.hud_camera = arcade.camera.Camera2D()
-        self.ui = UIManager()
-        self.chat_input = SubmitInput(self.send_chat, width=460, height=28, font_size=12)
-        bottom = UIAnchorLayout()
-        bottom.add(self.chat_input.with_background(color=(0, 0, 0, 160)), anchor_x="left", anchor_y="bottom",
-                   align_x=10, align_y=10)
-        self.ui.add(bottom)
+        self.ui = UIManager()  # NPC panels only: drawn while one is open
+        self.chat_input = ChatBox(self.send_chat)
         self.panel = None
         self.frames: list[float] = []
         self.texts = hud_texts()
+        self.dirty, self.synced_tile = True, (-1, -1)
         self.show_fps = False
         self.net.request("Balance", tag="balance")
 
@@ -86,7 +83,9 @@ class PlayView(arcade.View):
             self.handle(self.net.events.get())
         self.walk()
         if self.scene is not None:
-            self.scene.sync(self.model, self.model.me, self.my_tile)
+            if self.dirty or self.my_tile != self.synced_tile:  # only when a tick, a view or a step changed something
+                self.scene.sync(self.model, self.model.me, self.my_tile)
+                self.dirty, self.synced_tile = False, self.my_tile
             self.scene.update(delta_time)
             me = self.scene.llamas.get(self.model.me)
             if me is not None:
@@ -105,6 +104,7 @@ class PlayView(arcade.View):
             self.on_reply(ev["Tag"], ev["Reply"])
             return
         self.model.apply(ev)
+        self.dirty = self.dirty or kind in ("Tick", "View", "RoomJoined")
         if kind == "RoomJoined":
             self.scene = RoomScene(self.world_root, ev)
             self.my_tile, self.path, self.pending_moves = (ev["X"], ev["Y"]), [], 0
@@ -190,10 +190,14 @@ class PlayView(arcade.View):
         self.next_step = time.monotonic() + 1.0 / self.scene.speed
         self.net.request("Move", tag="move", Dir=direction)
 
+    def on_text(self, text: str) -> None:
+        self.chat_input.on_text(text)
+
     def on_key_press(self, symbol: int, modifiers: int) -> None:
+        if self.chat_input.on_key_press(symbol):
+            return
         if symbol == arcade.key.ESCAPE:
             self.close_panel()
-            self.chat_input.deactivate()
             return
         if self.typing():
             return
@@ -201,6 +205,7 @@ class PlayView(arcade.View):
             self.held.append(KEYS[symbol])
         elif symbol in (arcade.key.ENTER, arcade.key.RETURN, arcade.key.T):
             self.chat_input.activate()
+            self.held.clear()
         elif symbol == arcade.key.E:
             self.talk()
         elif symbol == arcade.key.F3:
@@ -240,9 +245,7 @@ class PlayView(arcade.View):
         if self.scene is None:
             return None
         best = None
-        for llama in self.scene.llamas.values():
-            if llama.npc is None:
-                continue
+        for llama in self.scene.npc_llamas():
             tx, ty = self.scene.tile_at(*llama.sprite.position)
             d2 = (tx - self.my_tile[0]) ** 2 + (ty - self.my_tile[1]) ** 2
             if d2 <= llama.npc["Reach"] ** 2 and (best is None or d2 < best[0]):
@@ -272,7 +275,13 @@ class PlayView(arcade.View):
             self.scene.draw()
         self.hud_camera.use()
         self.draw_hud()
-        self.ui.draw()
+        self.chat_input.draw()
+        if self.panel is not None:
+            self.ui.draw()
+        self.on_draw_done()
+
+    def on_draw_done(self) -> None:
+        """A hook for whoever counts frames (bench/client_fps.py)."""
 
     def draw_hud(self) -> None:
         """Text objects are kept and only their strings change: arcade.draw_text lays text out anew every frame,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import arcade
+import pyglet
 
 from server.world import load_room
 
@@ -51,6 +52,7 @@ class RoomScene:
         self.npcs = {n["Eid"]: n for n in joined.get("Npcs", [])}
         self.llamas: dict[int, Llama] = {}
         self.sprites = arcade.SpriteList()
+        self.labels = pyglet.graphics.Batch()  # every name in one draw call: separate labels halve the frame rate
         self.speed = joined["Rules"]["Speed"]
 
     def center(self, x: float, y: float) -> tuple[float, float]:
@@ -62,7 +64,9 @@ class RoomScene:
     def sync(self, view: WorldView, me: int, my_tile: tuple[int, int]) -> None:
         """Make the sprites match what the client knows: new llamas appear, gone ones leave, all get targets."""
         for eid in [e for e in self.llamas if e not in view.entities]:
-            self.sprites.remove(self.llamas.pop(eid).sprite)
+            gone = self.llamas.pop(eid)
+            self.sprites.remove(gone.sprite)
+            gone.label.batch = None
         for eid, seen in view.entities.items():
             llama = self.llamas.get(eid) or self._add(eid, seen.name, seen.x, seen.y)
             llama.target = self.center(*(my_tile if eid == me else (seen.x, seen.y)))
@@ -73,7 +77,8 @@ class RoomScene:
         sprite.color = NPC_COLORS.get(npc["Kind"], (255, 255, 255)) if npc else player_color(name)
         sprite.position = self.center(x, y)
         label = arcade.Text(name, 0, 0, arcade.color.WHITE if not npc else arcade.color.YELLOW, 10,
-                            anchor_x="center", bold=bool(npc))
+                            anchor_x="center", bold=bool(npc), batch=self.labels)
+        label.position = (sprite.center_x, sprite.center_y + 18)
         llama = Llama(eid, name, sprite, label, npc, target=sprite.position)
         self.llamas[eid] = llama
         self.sprites.append(sprite)
@@ -91,6 +96,9 @@ class RoomScene:
             elif dist > 0:
                 k = min(1.0, step / dist)
                 llama.sprite.position = (x + dx * k, y + dy * k)
+            else:
+                continue
+            llama.label.position = (llama.sprite.center_x, llama.sprite.center_y + 18)
 
     def say(self, eid: int, text: str) -> None:
         llama = self.llamas.get(eid)
@@ -98,6 +106,9 @@ class RoomScene:
             shown = text if len(text) <= 60 else text[:57] + "…"
             llama.bubble = arcade.Text(shown, 0, 0, arcade.color.BLACK, 10, anchor_x="center")
             llama.bubble_until = time.monotonic() + BUBBLE_S
+
+    def npc_llamas(self) -> list[Llama]:
+        return [self.llamas[eid] for eid in self.npcs if eid in self.llamas]
 
     def by_name(self, name: str) -> Llama | None:
         return next((ll for ll in self.llamas.values() if ll.name == name), None)
@@ -108,11 +119,12 @@ class RoomScene:
     def draw(self) -> None:
         self.scene.draw()
         self.sprites.draw()
+        self.labels.draw()
         now = time.monotonic()
         for llama in self.llamas.values():
+            if llama.thinking is None and llama.bubble is None:
+                continue
             x, y = llama.sprite.position
-            llama.label.x, llama.label.y = x, y + 18
-            llama.label.draw()
             if llama.thinking is not None:
                 llama.thinking.x, llama.thinking.y = x, y + 32
                 llama.thinking.draw()

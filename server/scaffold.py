@@ -58,11 +58,13 @@ def tile_ids(tsj: Path) -> dict[str, int]:
     return {t["type"]: t["id"] for t in json.loads(tsj.read_text())["tiles"]}
 
 
-def meadow_map(ids: dict[str, int]) -> dict:
+def meadow_map(ids: dict[str, int], width: int = WIDTH, height: int = HEIGHT, spawn_size: int = 1) -> dict:
+    """A meadow ringed by trees; the spawn is a square of spawn_size tiles in the middle (bench/client_fps.py
+    uses a large one to spread a crowd)."""
     data = []
-    for y in range(HEIGHT):
-        for x in range(WIDTH):
-            edge = x in (0, WIDTH - 1) or y in (0, HEIGHT - 1)
+    for y in range(height):
+        for x in range(width):
+            edge = x in (0, width - 1) or y in (0, height - 1)
             name = "tree" if edge else ("flowers" if (x * 7 + y * 3) % 11 == 0 else "grass")
             data.append(ids[name] + 1)
 
@@ -70,15 +72,19 @@ def meadow_map(ids: dict[str, int]) -> dict:
         return {"id": oid, "name": name, "type": "", "x": x * 32 + 16, "y": y * 32 + 16, "width": 0, "height": 0,
                 "point": True, "rotation": 0, "visible": True}
 
-    layers = [{"id": 1, "name": "ground", "type": "tilelayer", "width": WIDTH, "height": HEIGHT, "x": 0, "y": 0,
+    spawn = point(1, "default", width // 2, height // 2)
+    if spawn_size > 1:
+        spawn.update(x=(width - spawn_size) // 2 * 32, y=(height - spawn_size) // 2 * 32, width=spawn_size * 32,
+                     height=spawn_size * 32, point=False)
+    layers = [{"id": 1, "name": "ground", "type": "tilelayer", "width": width, "height": height, "x": 0, "y": 0,
                "opacity": 1, "visible": True, "data": data},
               {"id": 2, "name": "spawns", "type": "objectgroup", "draworder": "topdown", "x": 0, "y": 0, "opacity": 1,
-               "visible": True, "objects": [point(1, "default", WIDTH // 2, HEIGHT // 2)]},
+               "visible": True, "objects": [spawn]},
               {"id": 3, "name": "portals", "type": "objectgroup", "draworder": "topdown", "x": 0, "y": 0,
                "opacity": 1, "visible": True, "objects": []},
               {"id": 4, "name": "npcs", "type": "objectgroup", "draworder": "topdown", "x": 0, "y": 0, "opacity": 1,
                "visible": True, "objects": [point(2, "pip", 5, 5)]}]
-    return {"compressionlevel": -1, "width": WIDTH, "height": HEIGHT, "infinite": False, "orientation": "orthogonal",
+    return {"compressionlevel": -1, "width": width, "height": height, "infinite": False, "orientation": "orthogonal",
             "renderorder": "right-down", "tiledversion": "1.10.2", "tilewidth": 32, "tileheight": 32, "type": "map",
             "version": "1.10", "nextlayerid": 5, "nextobjectid": 3,
             "tilesets": [{"firstgid": 1, "source": "../tilesets/llama-land.tsj"}], "layers": layers}

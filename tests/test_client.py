@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from client.net import GameClient
+from npcs.wander import find_path
 
 from conftest import ServerProcess, free_port
 from court import DEFAULT_WORLD
@@ -150,6 +151,46 @@ def test_a_player_logs_in_walks_chats_and_petitions(display, tmp_path):
         assert (wallet_before != wallet_after).any() or play.wallet["LLAMA"] == 0  # the HUD redrew the balance
         play.panel.history()
         wait(window, lambda: "granted" in play.panel.out.text, 10, "history")
+
+        # The Joker on his stage and the Oracle in her grove: their panels, a paid joke, a verified High/Low game.
+        def walk_to(tile):  # what a click does, for targets off screen
+            room = play.scene.room
+            play.path = find_path(room.walkable, play.my_tile, tile, (0, 0, room.width, room.height))
+            wait(window, lambda: not play.path and play.pending_moves == 0, 30, f"walking to {tile}")
+
+        press(window, arcade.key.ESCAPE)
+        walk_to((11, 15))
+        wait(window, lambda: play.scene.name == "plaza", what="the plaza")
+        walk_to((0, 14))
+        wait(window, lambda: play.scene.name == "stage", what="the stage")
+        walk_to((13, 9))
+        press(window, arcade.key.E)
+        assert type(play.panel).__name__ == "JokerPanel"
+        wait(window, lambda: "Fee" in play.panel.info.text, 10, "the Joker's fee")
+        play.panel.topic.text = "hay"
+        war = play.wallet["wAR"]
+        play.panel.joke()
+        wait(window, lambda: play.panel.out.text not in ("", " ") and "waiting" not in play.panel.out.text
+             and "thinks" not in play.panel.out.text and "thinking" not in play.panel.out.text, 60, "the joke")
+        joke = play.panel.out.text
+        assert any(c.get("Npc") == "joker" and c["Text"] == joke for c in play.chat)
+        wait(window, lambda: play.wallet["wAR"] < war, 5, "the fee")
+        press(window, arcade.key.ESCAPE)
+        walk_to((25, 8))
+        wait(window, lambda: play.scene.name == "plaza", what="the plaza again")
+        walk_to((39, 14))
+        wait(window, lambda: play.scene.name == "grove", what="the grove")
+        walk_to((10, 8))
+        press(window, arcade.key.E)
+        assert type(play.panel).__name__ == "OraclePanel"
+        wait(window, lambda: play.panel.last_commitment, 10, "a commitment")
+        llama_before = play.wallet["LLAMA"]
+        play.panel.bet.text = "1"
+        play.panel.play_game("high")
+        wait(window, lambda: "Verified" in play.panel.out.text, 10, "the game")
+        assert "yes ✓" in play.panel.out.text
+        won = "you win" in play.panel.out.text
+        wait(window, lambda: play.wallet["LLAMA"] == llama_before + (UNIT // 2 if won else -UNIT), 5, "the payout")
 
         # A dropped connection comes back by itself, same place, same room.
         where = (play.scene.name, play.my_tile)
