@@ -110,20 +110,20 @@ async def until(client: GameClient, cond, timeout: float = 5.0):
     await client.wait_for(lambda ev: cond(), timeout=timeout)
 
 
-async def walk(client: GameClient, dirs: str | list[str]):
-    """Walk step by step at a legal pace; returns the final confirmed position."""
+async def walk(client: GameClient, dirs: str | list[str], speed: float = 10.0):
+    """Walk step by step at a legal pace for the world's speed; returns the final confirmed position."""
     steps = dirs.split() if isinstance(dirs, str) else dirs
     resp = None
     for d in steps:
         resp = await client.move(d)
-        await asyncio.sleep(0.105)
+        await asyncio.sleep(1.05 / speed)
     return (resp["X"], resp["Y"]) if resp else None
 
 
 STEP = {(0, -1): "N", (0, 1): "S", (1, 0): "E", (-1, 0): "W"}
 
 
-async def walk_to(client: GameClient, room, goal: tuple[int, int]) -> None:
+async def walk_to(client: GameClient, room, goal: tuple[int, int], speed: float = 10.0) -> None:
     """Walk the shortest path (4-neighbour, around walls, never across a portal but the goal) to goal."""
     from npcs.wander import find_path
 
@@ -137,7 +137,7 @@ async def walk_to(client: GameClient, room, goal: tuple[int, int]) -> None:
     path = find_path(walkable, start, goal, (0, 0, room.width, room.height))
     assert path is not None, f"no path in {room.name} from {start} to {goal}"
     steps = [STEP[(b[0] - a[0], b[1] - a[1])] for a, b in zip([start] + path, path)]
-    end = await walk(client, steps)
+    end = await walk(client, steps, speed)
     client.view.x, client.view.y = end if goal not in room.portal_at else (client.view.x, client.view.y)
 
 
@@ -147,7 +147,7 @@ async def through(client: GameClient, world, portal_name: str) -> dict:
     portal = next(p for p in room.portals if p.name == portal_name)
     joined = asyncio.ensure_future(client.wait_for(
         lambda e: e["Action"] == "RoomJoined" and e["Room"] == portal.target_room, timeout=30))
-    await walk_to(client, room, (portal.x0, portal.y0))
+    await walk_to(client, room, (portal.x0, portal.y0), world.rules.speed)
     return await joined
 
 
@@ -159,4 +159,4 @@ async def near_npc(client: GameClient, world, npc_xy: tuple[int, int], reach: in
                     if room.walkable(x, y) and (x, y) not in room.portal_at
                     and (x - nx) ** 2 + (y - ny) ** 2 <= (reach - 1) ** 2),
                    key=lambda g: abs(g[0] - client.view.x) + abs(g[1] - client.view.y))
-    await walk_to(client, room, goals[0])
+    await walk_to(client, room, goals[0], world.rules.speed)
