@@ -91,7 +91,7 @@ def bench_world(tmp: Path) -> Path:
         m.write_text(m.read_text().replace("../../../assets", str(ROOT / "assets")))
     toml = world / "world.toml"
     toml.write_text(toml.read_text().replace('start_room = "plaza"', 'start_room = "fed-hall"')
-                    + "\n[economy]\nstarting_war = 1000\n")
+                    .replace("starting_war = 10", "starting_war = 1000"))
     king = world / "npcs" / "king.toml"
     king.write_text(king.read_text().replace("reach = 6", "reach = 20").replace("cooldown_count = 3 ",
                                                                                  "cooldown_count = 1000 ")

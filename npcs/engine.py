@@ -131,7 +131,7 @@ class InferenceEngine:
         t = request.template
         job = {"messages": t.messages(**request.values), "max_tokens": t.max_tokens, "temperature": t.temperature,
                "top_k": t.top_k, "top_p": t.top_p, "seed": seed_for(request.request_id), "grammar": t.grammar,
-               "persona": request.persona, "id": request.request_id}
+               "persona": request.persona, "id": request.request_id, "answer_prefix": t.answer_prefix}
         future = asyncio.get_running_loop().create_future()
         try:
             self.queue.put_nowait(_Queued(request.priority, next(self._seq), request, job, future, time.perf_counter()))

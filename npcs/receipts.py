@@ -44,6 +44,7 @@ def make_receipt(job: dict[str, Any], result: dict[str, Any], *, requester: str,
         "model_sha256": model_sha256, "messages": json.dumps(job["messages"], ensure_ascii=False),
         "prompt": result["prompt"], "grammar": job.get("grammar"),
         "params": json.dumps({k: job[k] for k in ("max_tokens", "temperature", "top_k", "top_p", "seed")}
+                             | ({"answer_prefix": job["answer_prefix"]} if job.get("answer_prefix") else {})
                              | {"repeat_penalty": 1.0}, sort_keys=True),
         "prompt_tokens": msgpack.packb(result["prompt_tokens"]), "output_tokens": msgpack.packb(result["output_tokens"]),
         "output_text": result["text"], "n_prompt": len(result["prompt_tokens"]), "n_output": len(result["output_tokens"]),
@@ -58,7 +59,8 @@ def job_of(receipt: InferenceReceipt) -> dict[str, Any]:
     """The job a receipt describes, ready to run again."""
     params = json.loads(receipt.params)
     return {"id": f"verify-{receipt.id}", "messages": json.loads(receipt.messages), "grammar": receipt.grammar,
-            "persona": None, **{k: params[k] for k in ("max_tokens", "temperature", "top_k", "top_p", "seed")}}
+            "persona": None, "answer_prefix": params.get("answer_prefix", ""),
+            **{k: params[k] for k in ("max_tokens", "temperature", "top_k", "top_p", "seed")}}
 
 
 @dataclass

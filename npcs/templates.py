@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([a-z_][a-z0-9_]*)\}")
-KNOWN_KEYS = {"id", "system", "user", "max_tokens", "temperature", "top_k", "top_p", "grammar", "grammar_file", "model"}
+KNOWN_KEYS = {"id", "system", "user", "max_tokens", "temperature", "top_k", "top_p", "grammar", "grammar_file", "model",
+              "answer_prefix"}
 
 
 class TemplateError(Exception):
@@ -53,6 +54,7 @@ class PromptTemplate:
     top_p: float = 0.95
     grammar: str | None = None
     model: str | None = None  # a GGUF file for this template only; None: the world's model
+    answer_prefix: str = ""  # written for the model at the start of its answer ("grade="): fewer tokens to generate
 
     @property
     def variables(self) -> set[str]:
@@ -93,6 +95,7 @@ def load_template(path: str | Path) -> PromptTemplate:
             id=doc["id"], system=doc["system"], user=doc["user"], max_tokens=int(doc.get("max_tokens", 64)),
             temperature=float(doc.get("temperature", 0.0)), top_k=int(doc.get("top_k", 40)),
             top_p=float(doc.get("top_p", 0.95)), grammar=grammar, model=model,
+            answer_prefix=str(doc.get("answer_prefix", "")),
         )
     except (TypeError, ValueError) as exc:
         raise TemplateError(f"{path}: {exc}") from None

@@ -150,7 +150,8 @@ class _Engine(PromptRenderer):
     def run(self, job: dict[str, Any]) -> dict[str, Any]:
         llm = self.llm
         started = time.perf_counter()
-        prompt = self.render(job["messages"])
+        prefix = job.get("answer_prefix") or ""
+        prompt = self.render(job["messages"]) + prefix  # the answer's given start, so the model only finishes it
         tokens = self.tokens(prompt)
         max_tokens = job["max_tokens"]
         if len(tokens) + max_tokens > llm.n_ctx():
@@ -181,7 +182,8 @@ class _Engine(PromptRenderer):
         first = first or done
         return {
             "id": job["id"], "ok": True, "prompt": prompt, "prompt_tokens": tokens, "output_tokens": out,
-            "text": llm.detokenize(out).decode("utf-8", errors="replace"), "reused_tokens": reused, "finish": finish,
+            "text": prefix + llm.detokenize(out).decode("utf-8", errors="replace"), "reused_tokens": reused,
+            "finish": finish,
             "ttft_ms": (first - started) * 1000, "gen_ms": (done - first) * 1000,
             "total_ms": (done - started) * 1000, "build": self.build,
         }

@@ -124,10 +124,10 @@ async def test_the_supply_cap_clamps_a_verdict(tmp_path, db_url, monkeypatch):
 
 
 async def test_failed_votes_refund_the_offering(tmp_path, db_url):
-    """A committee member whose answer cannot complete ("grade=" cut off by max_tokens) fails the petition: the
-    offering comes back, the petition does not count against the cooldown, and nothing is minted."""
+    """A committee member whose answer cannot complete (cut off by max_tokens before the model ends it) fails the
+    petition: the offering comes back, the petition does not count against the cooldown, and nothing is minted."""
     world = world_copy(tmp_path, {"npcs/hawk.toml": [('vote = "fed-vote@1"', 'vote = "fed-vote@1"\n\n[model]\n'
-                                                                             'max_tokens = 2')]})
+                                                                             'max_tokens = 1')]})
     srv = await serve(world, db_url)
     try:
         alice = await player(srv, "alice")
