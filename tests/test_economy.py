@@ -8,6 +8,7 @@ import pytest
 
 from client.net import ServerError
 from npcs import fairness, policy
+from npcs.receipts import verify
 from server.db import InferenceReceipt
 
 from court import UNIT, balances, books_balance, player, serve, to_the_king, world_copy
@@ -42,6 +43,8 @@ async def test_petition_acknowledged_judged_paid_announced_and_listed(tmp_path, 
         assert verdict["Payout"] == policy.grade_mult(verdict["Grade"]) * verdict["Uniqueness"] * verdict["Mood"] * UNIT
         with srv.db.session() as session:  # every vote has its receipt
             assert all(session.get(InferenceReceipt, v["ReceiptId"]) for v in verdict["Votes"])
+        checked = await verify(srv.db, verdict["Votes"][0]["ReceiptId"])  # re-run, answer prefix and all
+        assert checked.match, checked.lines
         assert await balances(alice) == {"wAR": 9 * UNIT, "LLAMA": verdict["Payout"]}
         # The hall hears the King's announcement.
         words = await bob.wait_for(lambda e: e["Action"] == "ChatLine" and e.get("Npc") == "king"
