@@ -62,6 +62,7 @@ class Inference:
     ttft_ms: float
     gen_ms: float
     reused_tokens: int
+    scores: dict[str, float] | None = None  # a scored answer: each choice's logit
 
     @property
     def tokens_per_second(self) -> float:
@@ -132,6 +133,8 @@ class InferenceEngine:
         job = {"messages": t.messages(**request.values), "max_tokens": t.max_tokens, "temperature": t.temperature,
                "top_k": t.top_k, "top_p": t.top_p, "seed": seed_for(request.request_id), "grammar": t.grammar,
                "persona": request.persona, "id": request.request_id, "answer_prefix": t.answer_prefix}
+        if t.choices:
+            job.update(mode="score", choices=list(t.choices))
         future = asyncio.get_running_loop().create_future()
         try:
             self.queue.put_nowait(_Queued(request.priority, next(self._seq), request, job, future, time.perf_counter()))
@@ -192,7 +195,8 @@ class InferenceEngine:
                      len(result["output_tokens"]) / max(1e-9, result["gen_ms"] / 1000))
             if not item.future.done():
                 item.future.set_result(Inference(result["text"], receipt.id, receipt.n_prompt, receipt.n_output,
-                                                 queue_ms, result["ttft_ms"], result["gen_ms"], result["reused_tokens"]))
+                                                 queue_ms, result["ttft_ms"], result["gen_ms"], result["reused_tokens"],
+                                                 result.get("scores")))
 
     async def _run(self, worker: WorkerProcess, job: dict[str, Any]) -> dict[str, Any]:
         try:

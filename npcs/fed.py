@@ -1,10 +1,14 @@
 """The Llama Fed: petitions to the Llama King, judged by a committee, paid under a monetary policy enforced in code.
 
-Open     -> record the cap and policy, commit mood seeds, finish what a crash interrupted (grant or refund)
-Petition -> checks (length, duplicates, cooldown), offering into escrow, the King acknowledges, votes queued
-Herd-*   -> each vote is logged; when all are in: median grade, code-computed uniqueness, committed mood,
-            clamped payout, logged Verdict, then mint + settle (Granted), then the King's announcement
-Failure  -> any vote failing (timeout, crash, invalid output, full queue, shutdown) refunds the offering
+Open     -> commit mood seeds, finish what a crash interrupted (grant a judged petition, resume the line, refund
+            an offering held for a petition that was never logged)
+Petition -> checks (length, duplicates, cooldown), offering into escrow, logged Open, the King acknowledges, and
+            the petition joins the King's line: a durable backlog (every unjudged petition in the log, in order)
+            from which a few at a time go to the committee, so a busy hour never fills the inference queue
+Herd-*   -> each vote is logged; when all are in, the judge (npcs/judge.py: the committee's grades, the world's
+            graded examples, code-side signals), code-computed uniqueness, the committed mood and the clamped
+            payout make a logged Verdict, then mint + settle (Granted), then the King's announcement
+Failure  -> any vote failing (timeout, crash, invalid output, shutdown) refunds the offering
 Every money decision is a logged entry before it happens, so a restart ends each petition with exactly one of
 grant or refund, and `llama-land replay` rebuilds the same state.
 """
@@ -18,9 +22,9 @@ from typing import Any
 
 from server.actors import Actor, Bus, Message, action
 from server.log import MessageLog
-from server.state import ActorState
 
-from . import fairness, policy
+from . import fairness, judge, policy
+from .fed_state import VERDICT_FIELDS, FedState
 from .memory import NpcMemory
 from .npcfile import NpcSpec
 
@@ -29,57 +33,14 @@ UNIT = 10**12
 GRADE = re.compile(r"grade=([0-5])")
 COUNTED = ("judging", "judged", "granted")  # statuses that use up cooldown and count as earlier petitions
 REVEALED_SHOWN = 24
-
-
-class FedState(ActorState):
-    kind = "fed"
-
-    def __init__(self) -> None:
-        self.petitions: dict[str, dict[str, Any]] = {}
-        self.order: list[str] = []
-        self.keys: dict[str, str] = {}  # "player|client key" -> petition id
-        self.epochs: dict[str, dict[str, str]] = {}  # epoch number -> {"Seed", "Commitment"}
-        self.emissions: list[list[int]] = []  # [t, amount] minted by verdicts in the last hour
-        self.endowed: dict[str, int] = {}
-
-    def on_Commit(self, msg: Message) -> None:
-        self.epochs[str(msg["Epoch"])] = {"Seed": msg["Seed"], "Commitment": msg["Commitment"]}
-
-    def on_Open(self, msg: Message) -> None:
-        self.petitions[msg["Pid"]] = {"Player": msg["Player"], "Text": msg["Text"], "Offering": msg["Offering"],
-                                      "T": msg["T"], "Status": "judging", "Votes": {}}
-        self.order.append(msg["Pid"])
-        if msg.get("Key"):
-            self.keys[f"{msg['Player']}|{msg['Key']}"] = msg["Pid"]
-
-    def on_Vote(self, msg: Message) -> None:
-        self.petitions[msg["Pid"]]["Votes"][msg["Member"]] = [msg["Grade"], msg["ReceiptId"]]
-
-    def on_Verdict(self, msg: Message) -> None:
-        p = self.petitions[msg["Pid"]]
-        p.update({k: msg[k] for k in ("Grade", "Uniqueness", "Similarity", "Mood", "Epoch", "Payout", "Formula",
-                                      "Clamps")})
-        p["Status"] = "judged"
-        self.emissions = [e for e in self.emissions if e[0] > msg["T"] - policy.HOUR_MS]
-        if msg["Payout"]:
-            self.emissions.append([msg["T"], msg["Payout"]])
-
-    def on_Granted(self, msg: Message) -> None:
-        self.petitions[msg["Pid"]]["Status"] = "granted"
-
-    def on_Refunded(self, msg: Message) -> None:
-        self.petitions[msg["Pid"]].update(Status="refunded", Reason=msg["Reason"])
-
-    def on_Announced(self, msg: Message) -> None:
-        self.petitions[msg["Pid"]].update(Announcement=msg["Text"], AnnouncementReceipt=msg.get("ReceiptId"))
-
-    def on_Endow(self, msg: Message) -> None:
-        self.endowed[msg["To"]] = msg["Amount"]
+BACKLOG_MAX = 10_000  # unjudged petitions at once: far past any busy hour (the cooldown bounds each player)
 
 
 class FedActor(Actor):
     def __init__(self, bus: Bus, log_: MessageLog, memory: NpcMemory, king: NpcSpec, king_room: str,
-                 committee: list[NpcSpec], endowments: dict[str, int], inference: bool = True):
+                 committee: list[NpcSpec], endowments: dict[str, int], inference: bool = True,
+                 concurrency: int = 2):
+        """concurrency: petitions whose votes are with the herd at once (the rest wait in the King's line)."""
         super().__init__("fed")
         self.bus, self.log, self.memory = bus, log_, memory
         self.configure(king, king_room, committee)
@@ -87,6 +48,9 @@ class FedActor(Actor):
         self.state: FedState = log_.load(self.id)  # type: ignore[assignment]
         self.shingles = {pid: set(policy.shingles(p["Text"])) for pid, p in self.state.petitions.items()}
         self.lines = 0
+        self.concurrency = max(1, concurrency)
+        self.judging: set[str] = set()  # petitions whose votes are with the herd; the rest of the line waits
+        self.told: dict[str, int] = {}  # the last place in line each waiting petitioner was told
         for name, fn in [("Petition", self.on_petition), ("Petitions", self.on_petitions), ("Info", self.on_info),
                          ("Herd-Done", self.on_vote), ("Herd-Failed", self.on_job_failed),
                          ("Herd-Queued", self.on_progress), ("Herd-Started", self.on_progress), ("Tick", self.on_tick), ("Quote", self.on_quote)]:
@@ -101,6 +65,10 @@ class FedActor(Actor):
         self.policy = policy.Policy(e["offering"], e["max_payout"], e["hourly_cap"], e["cooldown_count"],
                                     int(e["cooldown_hours"] * policy.HOUR_MS), e["epoch_seconds"] * 1000,
                                     e["petition_min"], e["petition_max"])
+
+    def backlog(self) -> list[str]:
+        """The King's line: every petition still to be judged, oldest first (it is in the log: a restart resumes it)."""
+        return [pid for pid in self.state.order if self.state.petitions[pid]["Status"] == "judging"]
 
     async def record(self, entry: Message) -> None:
         await self.log.append(self.id, entry)
@@ -122,9 +90,15 @@ class FedActor(Actor):
             if p["Status"] == "judged":
                 await self.grant(pid, t, announce=False)
         escrows = (await self.ledger("wAR", "Escrows", Prefix="petition:", T=t))["Escrows"]
-        for escrow in sorted(escrows):
+        for escrow in sorted(escrows):  # an offering held for a petition the log never opened: give it back
             pid = escrow.removeprefix("petition:")
-            await self.fail(pid, "RESTART", "the server restarted before the verdict", t, escrow=escrow)
+            if self.state.petitions.get(pid, {}).get("Status") != "judging":
+                await self.fail(pid, "RESTART", "the server restarted before the petition was logged", t, escrow=escrow)
+        if self.inference:
+            await self.pump(t)  # the line resumes where it was: votes already logged are kept
+        else:
+            for pid in self.backlog():
+                await self.fail(pid, "UNAVAILABLE", "this server runs without inference and cannot judge", t)
 
     async def commit_epochs(self, t: int) -> None:
         """The current and the next epoch have published commitments, before any seed is used."""
@@ -151,6 +125,9 @@ class FedActor(Actor):
             self.reply(msg, PetitionId=earlier, Status=self.state.petitions[earlier]["Status"], Duplicate=True,
                        Offering=self.state.petitions[earlier]["Offering"])
             return
+        if len(self.backlog()) >= BACKLOG_MAX:
+            self.refuse(msg, "QUEUE_FULL", f"{BACKLOG_MAX} petitions are waiting for the King; try again later")
+            return
         if not p.min_chars <= len(text) <= p.max_chars:
             self.refuse(msg, "BAD_PETITION", f"a petition is {p.min_chars}-{p.max_chars} characters, got {len(text)}")
             return
@@ -174,9 +151,33 @@ class FedActor(Actor):
         self.reply(msg, PetitionId=pid, Status="judging", Duplicate=False, Offering=p.offering,
                    Committee=[m.name for m in self.committee])
         self.say(self.king.line("ack", self.next_line(), player=player) or f"Give me a moment, {player}.", t)
+        await self.pump(t)
+
+    async def pump(self, t: int) -> None:
+        """Send the oldest waiting petitions' missing votes to the herd, a few petitions at a time, then tell every
+        petitioner still waiting their place in the King's line."""
+        line = self.backlog()
+        for pid in line:
+            if len(self.judging) >= self.concurrency:
+                break
+            if pid not in self.judging:
+                self.judging.add(pid)
+                await self.submit_votes(pid, t)
+        waiting = [pid for pid in self.backlog() if pid not in self.judging]
+        for place, pid in enumerate(waiting, start=len(self.judging) + 1):
+            if self.told.get(pid) != place:
+                self.told[pid] = place
+                self.thinking(pid, place)
+
+    async def submit_votes(self, pid: str, t: int) -> None:
+        p = self.state.petitions[pid]
+        self.told.pop(pid, None)
+        self.thinking(pid, 0)
         for member, template in self.jobs():
-            values = {"persona": member.persona, "player": player, "petition": text,
-                      "memory": self.memory.recall(self.king.id, player)}
+            if member.id in p["Votes"]:  # logged before a restart: it stands
+                continue
+            values = {"persona": member.persona, "player": p["Player"], "petition": p["Text"],
+                      "memory": self.memory.recall(self.king.id, p["Player"])}
             accepted = await self.bus.call("herd", {
                 "Action": "Submit", "Template": template.id, "Values": {k: values[k] for k in template.variables},
                 "RequestId": f"{pid}:{member.id}", "Requester": "fed", "Priority": 5,
@@ -184,6 +185,12 @@ class FedActor(Actor):
             if accepted["Action"] == "Error":
                 await self.fail(pid, accepted["Code"], accepted["Message"], t)
                 return
+        if len(p["Votes"]) == len(self.jobs()):  # every vote was in the log already
+            await self.verdict(pid)
+
+    def thinking(self, pid: str, place: int) -> None:
+        self.bus.send(f"player:{self.state.petitions[pid]['Player']}", {
+            "Action": "NpcThinking", "Npc": self.king.id, "PetitionId": pid, "Position": place})
 
     def jobs(self) -> list[tuple[NpcSpec, Any]]:
         if self.committee:
@@ -216,30 +223,42 @@ class FedActor(Actor):
             return
         if p["Status"] != "judging":  # a late vote for a petition that already failed and was refunded
             return
-        found = GRADE.fullmatch(msg["Text"].strip())
-        if found is None:
-            await self.fail(pid, "INVALID_OUTPUT", f"a vote was not a grade: {msg['Text'][:40]!r}", p["T"])
-            return
-        await self.record({"Action": "Vote", "Pid": pid, "Member": role, "Grade": int(found.group(1)),
-                           "ReceiptId": msg["ReceiptId"], "T": p["T"]})
+        vote: dict[str, Any] = {"Action": "Vote", "Pid": pid, "Member": role, "ReceiptId": msg["ReceiptId"],
+                                "T": p["T"]}
+        scores = msg.get("Scores")
+        if scores and set(scores) <= set("012345"):  # a scored vote: the likeliest grade, and the expected one
+            vote.update(Grade=int(max(scores, key=lambda g: (scores[g], -int(g)))),
+                        Expected=round(judge.expected_grade(scores), 3))
+        else:
+            found = GRADE.fullmatch(msg["Text"].strip())
+            if found is None:
+                await self.fail(pid, "INVALID_OUTPUT", f"a vote was not a grade: {msg['Text'][:40]!r}", p["T"])
+                return
+            vote["Grade"] = int(found.group(1))
+        await self.record(vote)
         if len(p["Votes"]) == len(self.jobs()):
             await self.verdict(pid)
 
     async def verdict(self, pid: str) -> None:
         p, t = self.state.petitions[pid], self.state.petitions[pid]["T"]
-        grade, lowered = policy.standing_grade([v[0] for v in p["Votes"].values()], p["Text"])
+        config, examples = self.king.judge
+        judged = judge.judge(p["Text"], [v[2] if len(v) > 2 else v[0] for v in p["Votes"].values()], examples, config)
         earlier = [self.shingles[q] for q in self.state.order
                    if q != pid and self.state.petitions[q]["Status"] in COUNTED]
         unique, closest = policy.uniqueness(p["Text"], earlier)
         epoch = fairness.epoch_of(t, self.policy.epoch_ms)
         mood = fairness.mood(self.state.epochs[str(epoch)]["Seed"], pid)
         supply = await self.ledger("LLAMA", "Total-Supply", T=t)
-        paid = policy.payout(grade, unique, mood, UNIT, self.policy, policy.emitted_since(self.state.emissions, t),
-                             supply["TotalSupply"], supply["Cap"])
-        await self.record({"Action": "Verdict", "Pid": pid, "Grade": grade, "Uniqueness": unique,
-                           "Similarity": round(closest, 3), "Mood": mood, "Epoch": epoch, "Payout": paid.amount,
-                           "Formula": paid.formula, "Clamps": lowered + list(paid.clamps), "T": t})
+        paid = policy.payout(judged.grade, unique, mood, UNIT, self.policy,
+                             policy.emitted_since(self.state.emissions, t), supply["TotalSupply"], supply["Cap"])
+        await self.record({"Action": "Verdict", "Pid": pid, "Grade": judged.grade, "Committee": judged.committee,
+                           "Examples": judged.examples, "Blended": judged.blended, "Neighbours": judged.neighbours,
+                           "Uniqueness": unique, "Similarity": round(closest, 3), "Mood": mood, "Epoch": epoch,
+                           "Payout": paid.amount, "Formula": paid.formula,
+                           "Clamps": judged.clamps + list(paid.clamps), "T": t})
+        self.judging.discard(pid)
         await self.grant(pid, t, announce=True)
+        await self.pump(t)
 
     async def grant(self, pid: str, t: int, announce: bool) -> None:
         """Mint (once: the Ref), settle the offering to the Fed, tell the petitioner. Safe to repeat after a crash."""
@@ -261,6 +280,9 @@ class FedActor(Actor):
             await self.announce(pid, t)
 
     async def announce(self, pid: str, t: int) -> None:
+        if self.backlog():  # the King's words must never delay a verdict: with a line waiting, he reads them out
+            self.say(self.scripted_verdict(pid), t)
+            return
         p, template = self.state.petitions[pid], self.king.templates["announce"]
         votes = ", ".join(f"{m.name} {p['Votes'][m.id][0]}" for m, _ in self.jobs())
         values = {"persona": self.king.persona, "player": p["Player"], "petition": p["Text"], "grade": p["Grade"],
@@ -286,6 +308,8 @@ class FedActor(Actor):
             return
         if role == "announce":  # the verdict stands and is paid; only the King's words are missing
             self.say(self.scripted_verdict(pid), p["T"])
+        elif p["Status"] == "judging" and msg["Code"] == "SHUTDOWN":  # stays in the line: the next start resumes it
+            self.judging.discard(pid)
         elif p["Status"] == "judging":
             await self.fail(pid, msg["Code"], msg["Message"], p["T"])
 
@@ -297,17 +321,18 @@ class FedActor(Actor):
         if p is None or p["Status"] != "judging":
             return
         await self.record({"Action": "Refunded", "Pid": pid, "Reason": code, "T": t})
+        self.judging.discard(pid)
+        self.told.pop(pid, None)
         self.bus.send(f"player:{p['Player']}", {"Action": "PetitionFailed", "PetitionId": pid, "Code": code,
                                                  "Message": message, "Refunded": p["Offering"]})
         self.say(self.king.line("failed", self.next_line(), player=p["Player"]) or
                  f"Forgive me, {p['Player']}: the Fed could not decide. Your offering is returned.", t)
+        if self.inference:
+            await self.pump(t)
 
     def on_progress(self, msg: Message) -> None:
-        pid = msg["RequestId"].rpartition(":")[0]
-        p = self.state.petitions.get(pid)
-        if p is not None and p["Status"] == "judging":
-            self.bus.send(f"player:{p['Player']}", {"Action": "NpcThinking", "Npc": self.king.id, "PetitionId": pid,
-                                                     "Position": msg.get("Position", 0)})
+        """The herd's queue positions of single votes: the petitioner is told their place in the King's line
+        instead (NpcThinking from pump), so these are not passed on."""
 
     # --- questions about petitions and the policy ---------------------------------------------------------------
 
@@ -316,10 +341,9 @@ class FedActor(Actor):
         names = {m.id: m.name for m in (*self.committee, self.king)}
         out = {"PetitionId": pid, "Player": p["Player"], "Text": p["Text"], "T": p["T"], "Status": p["Status"],
                "Offering": p["Offering"],
-               "Votes": [{"Member": m, "Name": names.get(m, m), "Grade": g, "ReceiptId": r}
-                         for m, (g, r) in p["Votes"].items()]}
-        for key in ("Grade", "Uniqueness", "Similarity", "Mood", "Epoch", "Payout", "Formula", "Clamps", "Reason",
-                    "Announcement"):
+               "Votes": [{"Member": m, "Name": names.get(m, m), "Grade": v[0], "ReceiptId": v[1]}
+                         | ({"Expected": v[2]} if len(v) > 2 else {}) for m, v in p["Votes"].items()]}
+        for key in (*VERDICT_FIELDS, "Reason", "Announcement"):
             if key in p:
                 out[key] = p[key]
         return out

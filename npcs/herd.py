@@ -258,7 +258,8 @@ class HerdActor(Actor):
             self.stats.fees_settled += fee
         self.bus.send(notify, {"Action": "Herd-Done", "RequestId": msg["RequestId"], "Text": result.text,
                                "ReceiptId": result.receipt_id, "Fee": fee, "QueueMs": round(result.queue_ms),
-                               "TtftMs": round(result.ttft_ms), "TokensPerSecond": round(result.tokens_per_second, 1)})
+                               "TtftMs": round(result.ttft_ms), "TokensPerSecond": round(result.tokens_per_second, 1),
+                               **({"Scores": result.scores} if result.scores is not None else {})})
 
     async def _refund(self, escrow: str, amount: int, reason: str, t: int) -> None:
         done = await self.bus.call(self.ledger, {"Action": "Refund", "Escrow": escrow, "Reason": reason, "T": t})

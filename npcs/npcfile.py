@@ -14,6 +14,9 @@
     ack = ["Give me a moment, {player}."]
     [economy]                           # this kind's numbers, checked against the ranges below
     offering = 1                        # amounts are in whole tokens, up to 12 decimals
+    [judge]                             # king only: how verdicts are reached (npcs/judge.py)
+    examples = "judge/examples.toml"    # graded example petitions, relative to the world folder
+    committee_weight = 0.35             # the committee's share of the grade; the examples have the rest
 
 Adding an NPC of an existing kind is a new file (and an object in a map); no Python.
 """
@@ -26,6 +29,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Callable
 
+from .judge import ExampleError, ExampleIndex, JudgeConfig, load_examples
 from .templates import PromptTemplate
 
 UNIT = 10**12
@@ -98,8 +102,10 @@ ROLES: dict[str, dict[str, set[str]]] = {
 }
 LINES: dict[str, set[str]] = {"king": {"ack", "failed", "verdict"}, "fed": set(), "joker": {"failed"},
                               "oracle": {"failed"}, "wanderer": {"idle", "failed"}}
+GRADING_ROLES = {"vote", "grade"}  # their answer is a grade 0-5: a scored template's choices must be grades
 MODEL_KEYS = {"max_tokens", "temperature", "top_k", "top_p", "grammar"}
-TOP_KEYS = {"name", "kind", "persona", "reach", "committee", "templates", "model", "lines", "economy"}
+TOP_KEYS = {"name", "kind", "persona", "reach", "committee", "templates", "model", "lines", "economy", "judge"}
+JUDGE_KEYS = {"examples": str, "committee_weight": float, "neighbours": int, "trick_margin": float}
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,7 @@ class NpcSpec:
     lines: dict[str, list[str]] = field(default_factory=dict)
     economy: dict[str, Any] = field(default_factory=dict)
     committee: list[str] = field(default_factory=list)
+    judge: tuple[JudgeConfig, ExampleIndex | None] = (JudgeConfig(), None)  # a king's: see [judge]
 
     def line(self, role: str, index: int, **values: str) -> str:
         options = self.lines.get(role) or [""]
@@ -147,6 +154,7 @@ def load_npc(path: Path, templates: dict[str, PromptTemplate], default_reach: in
         id=path.stem, path=path, name=doc["name"].strip(), kind=kind, persona=doc["persona"].strip(), reach=reach,
         templates=_templates(doc, kind, templates, bad, path.stem), lines=_lines(doc.get("lines", {}), kind, bad),
         economy=_economy(doc.get("economy", {}), kind, bad), committee=_committee(doc, kind, bad),
+        judge=_judge(doc.get("judge"), kind, path.parent.parent, bad),
     )
 
 
@@ -164,6 +172,8 @@ def _templates(doc: dict[str, Any], kind: str, known: dict[str, PromptTemplate],
             raise bad(f"[templates].{role} must name a template in templates/ (have: {', '.join(sorted(known))}), "
                       f"got {tid!r}")
         template = known[tid]
+        if role in GRADING_ROLES and template.choices and not set(template.choices) <= set("012345"):
+            raise bad(f"template {tid} is scored with choices {list(template.choices)}; a {role} needs grades 0-5")
         extra = template.variables - allowed
         if extra:
             raise bad(f"template {tid} uses {{{sorted(extra)[0]}}}, which a {kind}'s {role} does not have "
@@ -220,6 +230,30 @@ def _economy(table: Any, kind: str, bad: Callable) -> dict[str, Any]:
         if low in out and out[low] > out[high]:
             raise bad(f"[economy].{low} is more than [economy].{high}")
     return out
+
+
+def _judge(table: Any, kind: str, world: Path, bad: Callable) -> tuple[JudgeConfig, ExampleIndex | None]:
+    if table is None:
+        return JudgeConfig(), None
+    if kind != "king" or not isinstance(table, dict):
+        raise bad("[judge] is a table, and only a king has one")
+    for key, value in table.items():
+        want = JUDGE_KEYS.get(key)
+        if want is None:
+            raise bad(f"[judge].{key} is not a judge setting (settings: {', '.join(JUDGE_KEYS)})")
+        if isinstance(value, bool) or not isinstance(value, (int, float) if want is float else want):
+            raise bad(f"[judge].{key} must be a {want.__name__}, got {value!r}")
+    config = JudgeConfig(committee_weight=float(table.get("committee_weight", JudgeConfig.committee_weight)),
+                         k=table.get("neighbours", JudgeConfig.k),
+                         trick_margin=float(table.get("trick_margin", JudgeConfig.trick_margin)))
+    if not 0.0 <= config.committee_weight <= 1.0 or not 1 <= config.k <= 50 or not 0.0 <= config.trick_margin <= 1:
+        raise bad("[judge]: committee_weight and trick_margin are from 0 to 1, neighbours from 1 to 50")
+    if "examples" not in table:
+        return config, None
+    try:
+        return config, ExampleIndex(load_examples(world / table["examples"]), k=config.k)
+    except ExampleError as exc:
+        raise bad(f"[judge].examples: {exc}") from None
 
 
 def _committee(doc: dict[str, Any], kind: str, bad: Callable) -> list[str]:

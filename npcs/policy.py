@@ -1,7 +1,7 @@
 """The Fed's monetary policy as pure functions: what a petition may pay, and whether it may be heard now.
 
-The LLM only proposes grades; everything that decides money is here, in code, and unit-tested:
-payout = gradeMult x uniqueness x mood LLAMA (DESIGN §2), where gradeMult = 0 for grade 0 else grade + 1,
+The LLM only proposes grades (and npcs/judge.py decides which grade stands); everything that decides money is
+here, in code, and unit-tested: payout = gradeMult x uniqueness x mood LLAMA, where gradeMult = 0 for grade 0 else grade + 1,
 uniqueness 1-5 comes from text similarity to earlier petitions (not from the model), and mood from the
 epoch's committed seed. The result is then clamped by the per-petition maximum, the hourly emission cap and
 the supply cap, and every clamp is recorded with the verdict.
@@ -48,33 +48,6 @@ def uniqueness(text: str, earlier: list[set[str]]) -> tuple[int, float]:
         if closest >= at_least:
             return score, closest
     return 5, closest
-
-
-# A petition that tries to instruct its graders instead of persuading them: role markers, chat-template tokens,
-# a grade written out for the model to copy, "ignore previous instructions". Code caps its grade, whatever the
-# model answers, so such a petition can never be worth more than an honest, modest one.
-INSTRUCTION_PATTERNS = tuple(re.compile(p, re.IGNORECASE | re.MULTILINE) for p in (
-    r"^\s*(system|assistant|user|developer)\s*[:>\]]",
-    r"<\|[a-z_]+\|>|\[/?inst\]|<</?sys>>",
-    r"\bgrade\s*[=:]\s*[0-5]|\"grade\"\s*:",
-    r"\b(ignore|disregard|forget)\b.{0,20}\b(previous|prior|above|earlier|all|your|system)\b.{0,20}"
-    r"\b(instructions?|prompts?|rules|orders)\b",
-    r"\b(ignore|disregard|forget)\s+(the\s+)?(above|everything)",
-))
-INSTRUCTION_GRADE_CAP = 1
-
-
-def instructs_graders(text: str) -> bool:
-    return any(p.search(text) for p in INSTRUCTION_PATTERNS)
-
-
-def standing_grade(votes: list[int], text: str) -> tuple[int, list[str]]:
-    """The grade that stands and the code's reasons for lowering it: the median vote, capped for a petition
-    that tries to give its graders orders."""
-    grade = median_grade(votes)
-    if instructs_graders(text) and grade > INSTRUCTION_GRADE_CAP:
-        return INSTRUCTION_GRADE_CAP, ["instructions to the graders"]
-    return grade, []
 
 
 def grade_mult(grade: int) -> int:

