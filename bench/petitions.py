@@ -111,9 +111,10 @@ async def until_idle(srv: Server) -> None:
         await asyncio.sleep(0.02)
 
 
-def raw_baseline(srv: Server, texts: list[str], threads: int) -> list[float]:
-    """The three votes of each petition run directly on llama-cpp-python, the same rendered prompts and grammar."""
-    llm = llama_cpp.Llama(model_path=str(default_model_path()), n_ctx=2048, n_threads=threads,
+def raw_baseline(srv: Server, texts: list[str], threads: int, model_path: str | None = None) -> list[float]:
+    """The three votes of each petition generated directly on llama-cpp-python after `grade=` (the grammar of a
+    generated vote), from the prompts srv's committee renders, on model_path (default: the server's model)."""
+    llm = llama_cpp.Llama(model_path=str(model_path or srv.engine.model_path), n_ctx=2048, n_threads=threads,
                           n_threads_batch=threads, verbose=False)
     grammar = llama_cpp.LlamaGrammar.from_string('root ::= "grade=" [0-5]', verbose=False)
     renderer = next(iter(srv.herd.renderers.values()))

@@ -190,7 +190,13 @@ async def test_a_server_killed_mid_petition_grants_or_refunds_exactly_once(tmp_p
         await alice.login("alice", "pw-secret")
         history = (await alice.request("Petitions"))["Petitions"]
         assert [p["PetitionId"] for p in history] == [accepted["PetitionId"]]
+        for _ in range(300):  # the petition was logged: it stays in the King's line and is judged after the restart
+            if history[0]["Status"] != "judging":
+                break
+            await asyncio.sleep(0.2)
+            history = (await alice.request("Petitions"))["Petitions"]
         status = history[0]["Status"]
+        assert status == "granted", history
         got = await balances(alice)
         if status == "refunded":
             assert got == {"wAR": 10 * UNIT, "LLAMA": 0} and history[0]["Reason"] == "RESTART"
