@@ -88,6 +88,7 @@ class EngineStats:
     ttft_ms_sum: float = 0.0
     tokens_out: int = 0
     gen_ms_sum: float = 0.0
+    scored: int = 0  # jobs answered by scoring their choices (no tokens generated)
 
 
 class InferenceEngine:
@@ -188,11 +189,16 @@ class InferenceEngine:
             s.jobs += 1
             s.queue_ms_sum += queue_ms
             s.ttft_ms_sum += result["ttft_ms"]
-            s.tokens_out += len(result["output_tokens"])
-            s.gen_ms_sum += result["gen_ms"]
-            log.info("job %s: queue %.0f ms, prompt %d tok in %.0f ms, %d tok at %.0f tok/s", item.job["id"], queue_ms,
-                     len(result["prompt_tokens"]), result["ttft_ms"], len(result["output_tokens"]),
-                     len(result["output_tokens"]) / max(1e-9, result["gen_ms"] / 1000))
+            if "scores" in result:  # scored: one forward pass, nothing generated (tokens/s counts generation)
+                s.scored += 1
+                log.info("job %s: queue %.0f ms, prompt %d tok (%d reused) scored in %.0f ms", item.job["id"],
+                         queue_ms, len(result["prompt_tokens"]), result["reused_tokens"], result["ttft_ms"])
+            else:
+                s.tokens_out += len(result["output_tokens"])
+                s.gen_ms_sum += result["gen_ms"]
+                log.info("job %s: queue %.0f ms, prompt %d tok in %.0f ms, %d tok at %.0f tok/s", item.job["id"],
+                         queue_ms, len(result["prompt_tokens"]), result["ttft_ms"], len(result["output_tokens"]),
+                         len(result["output_tokens"]) / max(1e-9, result["gen_ms"] / 1000))
             if not item.future.done():
                 item.future.set_result(Inference(result["text"], receipt.id, receipt.n_prompt, receipt.n_output,
                                                  queue_ms, result["ttft_ms"], result["gen_ms"], result["reused_tokens"],

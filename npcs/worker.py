@@ -125,6 +125,25 @@ class _Engine(PromptRenderer):
         self.personas: OrderedDict[str, tuple[list[int], Any]] = OrderedDict()
         self.build = _build_info(llama_cpp)
 
+    def _save_prefix(self, prefix: list[int]) -> Any:
+        """The KV cache of sequence 0 (holding exactly `prefix`), as bytes llama.cpp can put back."""
+        lc, ctx = self.llama_cpp, self.llm._ctx.ctx
+        size = lc.llama_state_seq_get_size(ctx, 0)
+        buf = (ctypes.c_uint8 * size)()
+        return buf, lc.llama_state_seq_get_data(ctx, buf, size, 0)
+
+    def _restore_prefix(self, prefix: list[int], saved: Any) -> None:
+        """Put a saved prefix back. Llama.load_state would also rewrite its whole logits buffer (n_batch x vocab
+        floats, ~14 ms a vote); only the KV cache and the token bookkeeping matter here (~0.4 ms)."""
+        lc, llm = self.llama_cpp, self.llm
+        buf, n = saved
+        lc.llama_memory_seq_rm(lc.llama_get_memory(llm._ctx.ctx), 0, -1, -1)
+        if lc.llama_state_seq_set_data(llm._ctx.ctx, buf, n, 0) != n:
+            raise JobFailed("INFERENCE_FAILED", "could not restore a saved prompt prefix")
+        llm.input_ids[: len(prefix)] = prefix
+        llm.n_tokens = len(prefix)
+        llm._requires_eval = True
+
     def _use_persona(self, key: str, system: dict[str, str], tokens: list[int]) -> int:
         """Make the KV cache start with this persona's system prompt; returns how many tokens were reused."""
         llm = self.llm
@@ -135,16 +154,16 @@ class _Engine(PromptRenderer):
                 return 0  # the template does not split cleanly at the system prompt: no reuse
             llm.reset()
             llm.eval(prefix)
-            self.personas[key] = cached = (prefix, llm.save_state())
+            self.personas[key] = cached = (prefix, self._save_prefix(prefix))
             while len(self.personas) > PERSONA_STATES:
                 self.personas.popitem(last=False)
             return 0
         self.personas.move_to_end(key)
-        prefix, state = cached
+        prefix, saved = cached
         if tokens[: len(prefix)] != prefix:
             return 0
         if llm.n_tokens < len(prefix) or list(llm.input_ids[: len(prefix)]) != prefix:
-            llm.load_state(state)
+            self._restore_prefix(prefix, saved)
         return len(prefix)
 
     def _hold_prefix(self, key: str, system: dict[str, str], tokens: list[int]) -> int:
@@ -158,9 +177,9 @@ class _Engine(PromptRenderer):
         if cached is None or tokens[: len(cached[0])] != cached[0]:
             llm.reset()
             return 0
-        prefix, state = cached
+        prefix, saved = cached
         if llm.n_tokens < len(prefix) or list(llm.input_ids[: len(prefix)]) != prefix:
-            llm.load_state(state)
+            self._restore_prefix(prefix, saved)
         llm.n_tokens = len(prefix)  # the next eval drops whatever the cache held after the prefix
         return len(prefix)
 

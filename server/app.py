@@ -160,6 +160,12 @@ class Server:
                     if why:
                         raise TemplateError(f"{spec.path}: [model] grammar rejected: {why}")
 
+    def _fed_concurrency(self, votes: int) -> int:
+        """Petitions with the committee at once: enough to keep every worker busy (one judged, one queued behind
+        it), never so many that their votes fill the inference queue; the rest wait in the King's line."""
+        cfg = self.inference
+        return 1 if cfg is None else max(1, min(2 * cfg.workers, cfg.queue_size // (votes + 1)))
+
     def _start_npcs(self) -> None:
         """One actor per NPC that acts (the King's is the Fed); Fed committee members are data the Fed uses."""
         self.memory = NpcMemory(self.db)
@@ -171,7 +177,7 @@ class Server:
             committee = [self.cast.specs[m] for m in king.committee]
             self.fed = FedActor(self.bus, self.log, self.memory, king, self.cast.placed[king.id].room, committee,
                                 {o.id: o.economy["endowment"] for o in oracles}, inference=on,
-                                concurrency=2 * (self.inference.workers if self.inference else 1))
+                                concurrency=self._fed_concurrency(len(committee) or 1))
             self.npc_actors.append(self.fed)
         for presence in self.cast.placed.values():
             actor = self.make_npc_actor(presence)

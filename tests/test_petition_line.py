@@ -29,9 +29,10 @@ PETITIONS = ["I mend the roof of the school after every storm; tiles are dear th
 
 
 async def hall(tmp_path, db_url, queue_size=64) -> Server:
-    # One worker and a herd queue of four: without the line, the ninth vote would already be QUEUE_FULL.
     config = InferenceConfig(str(default_model_path()), workers=1, threads=2, queue_size=queue_size)
-    srv = Server(load_world(world_copy(tmp_path, IN_THE_HALL)), db_url, "127.0.0.1", 0, FAST, config)
+    world = tmp_path / "world"
+    srv = Server(load_world(world if world.is_dir() else world_copy(tmp_path, IN_THE_HALL)), db_url, "127.0.0.1", 0,
+                 FAST, config)
     await srv.start()
     return srv
 
@@ -51,7 +52,7 @@ def outcome(client: GameClient, pid: str):
 
 
 async def test_a_crowd_waits_in_line_in_order_and_nobody_is_turned_away(tmp_path, db_url):
-    srv = await hall(tmp_path, db_url, queue_size=4)
+    srv = await hall(tmp_path, db_url, queue_size=4)  # without the line, the crowd's votes would be QUEUE_FULL
     try:
         crowd = await petitioners(srv, len(PETITIONS))
         accepted = [await c.request("Petition", Text=t) for c, t in zip(crowd, PETITIONS)]
