@@ -133,7 +133,8 @@ class InferenceEngine:
         t = request.template
         job = {"messages": t.messages(**request.values), "max_tokens": t.max_tokens, "temperature": t.temperature,
                "top_k": t.top_k, "top_p": t.top_p, "seed": seed_for(request.request_id), "grammar": t.grammar,
-               "persona": request.persona, "id": request.request_id, "answer_prefix": t.answer_prefix}
+               "persona": request.persona, "id": request.request_id, "answer_prefix": t.answer_prefix,
+               "user_head": t.user_head}
         if t.choices:
             job.update(mode="score", choices=list(t.choices))
         future = asyncio.get_running_loop().create_future()

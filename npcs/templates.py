@@ -62,6 +62,13 @@ class PromptTemplate:
     choices: tuple[str, ...] = ()  # scored, not generated: the answer is the likeliest of these single tokens
 
     @property
+    def user_head(self) -> str:
+        """The user message up to its first placeholder: the same in every prompt of this template, so a worker
+        keeps it evaluated with the system prompt ("" when a literal brace comes first)."""
+        head = self.user.split("{", 1)[0]
+        return "" if "}" in head else head
+
+    @property
     def variables(self) -> set[str]:
         return placeholders(self.system) | placeholders(self.user)
 

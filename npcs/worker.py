@@ -17,12 +17,14 @@ import contextlib
 import ctypes
 import logging
 import multiprocessing
+import re
 import time
 from collections import OrderedDict
 from typing import Any, Iterator
 
 log = logging.getLogger("llama_land.worker")
 
+CUT = "\x00"  # marks where a user message's fixed start ends, to find it in the rendered prompt
 PERSONA_STATES = 16  # saved persona prefixes per worker (a few MB each for the default model)
 
 
@@ -144,13 +146,26 @@ class _Engine(PromptRenderer):
         llm.n_tokens = len(prefix)
         llm._requires_eval = True
 
-    def _use_persona(self, key: str, system: dict[str, str], tokens: list[int]) -> int:
-        """Make the KV cache start with this persona's system prompt; returns how many tokens were reused."""
+    def _prefix_of(self, system: dict[str, str], user_head: str, tokens: list[int]) -> list[int] | None:
+        """What a job's prompt can share with every prompt of its template: the system prompt and, when given, the
+        fixed start of the user message (up to its last letter or digit, since a quote or bracket may merge with
+        the first character of the value that follows). None if the prompt does not split cleanly there."""
+        head = re.match(r"(?s)^(.*[A-Za-z0-9])", user_head or "")
+        candidates = []
+        if head:
+            marked = self.render([system, {"role": "user", "content": head.group(1) + CUT}])
+            if CUT in marked:
+                candidates.append(self.tokens(marked[: marked.index(CUT)]))
+        candidates.append(self.tokens(self.system_formatter(messages=[system]).prompt))
+        return next((c for c in candidates if tokens[: len(c)] == c), None)
+
+    def _use_persona(self, key: str, system: dict[str, str], tokens: list[int], user_head: str = "") -> int:
+        """Make the KV cache start with this persona's saved prefix; returns how many tokens were reused."""
         llm = self.llm
         cached = self.personas.get(key)
         if cached is None:
-            prefix = self.tokens(self.system_formatter(messages=[system]).prompt)
-            if tokens[: len(prefix)] != prefix:
+            prefix = self._prefix_of(system, user_head, tokens)
+            if prefix is None:
                 return 0  # the template does not split cleanly at the system prompt: no reuse
             llm.reset()
             llm.eval(prefix)
@@ -166,13 +181,13 @@ class _Engine(PromptRenderer):
             self._restore_prefix(prefix, saved)
         return len(prefix)
 
-    def _hold_prefix(self, key: str, system: dict[str, str], tokens: list[int]) -> int:
+    def _hold_prefix(self, key: str, system: dict[str, str], tokens: list[int], user_head: str = "") -> int:
         """Make the KV cache hold exactly this persona's saved system prompt and nothing after it; returns its
         length in tokens (0: the template does not split cleanly there, and the cache is empty). Scoring always
         evaluates [saved prefix | rest]: where a prompt is split between decode calls moves the logits enough to
         flip a near-tie, so `verify` must be able to split it the same way."""
         llm = self.llm
-        self._use_persona(key, system, tokens)
+        self._use_persona(key, system, tokens, user_head)
         cached = self.personas.get(key)
         if cached is None or tokens[: len(cached[0])] != cached[0]:
             llm.reset()
@@ -197,7 +212,8 @@ class _Engine(PromptRenderer):
         tokens = self.tokens(prompt)
         if len(tokens) + 1 > self.llm.n_ctx():
             raise JobFailed("PROMPT_TOO_LONG", f"prompt is {len(tokens)} tokens; the context is {self.llm.n_ctx()}")
-        n_prefix = self._hold_prefix(job["persona"], job["messages"][0], tokens) if job.get("persona") else 0
+        n_prefix = self._hold_prefix(job["persona"], job["messages"][0], tokens, job.get("user_head", "")) \
+            if job.get("persona") else 0
         if not n_prefix:
             self.llm.reset()
         scores = self._choice_logits(tokens, n_prefix, job["choices"])
@@ -235,7 +251,7 @@ class _Engine(PromptRenderer):
                                                f"exceeds the context of {llm.n_ctx()}")
         reused = 0
         if job.get("persona"):
-            reused = self._use_persona(job["persona"], job["messages"][0], tokens)
+            reused = self._use_persona(job["persona"], job["messages"][0], tokens, job.get("user_head", ""))
         grammar = None
         if job.get("grammar"):
             grammar = self.llama_cpp.LlamaGrammar.from_string(job["grammar"], verbose=False)

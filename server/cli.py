@@ -208,9 +208,35 @@ def cmd_admin(args: argparse.Namespace) -> None:
 
 
 def cmd_play(args: argparse.Namespace) -> None:
-    from client.app import play
+    from client.app import DEFAULT_WORLD, play
 
-    play(args.url, args.name or "", args.world)
+    if not args.local:
+        play(args.url, args.name or "", args.world)
+        return
+    from client.local import LocalServer, LocalServerError, world_served_at
+
+    from .world import WorldError, load_world
+
+    world_path = (args.world or DEFAULT_WORLD).resolve()
+    try:
+        world = load_world(world_path)
+    except WorldError as exc:
+        fail(str(exc))
+    if world_served_at(args.url) == world.name:  # a server for this world is already up: join it
+        print(f"playing {world.name} on the server at {args.url}", flush=True)
+        play(args.url, args.name or "", world_path)
+        return
+    local = LocalServer(world_path, world.name)
+    print(f"starting a local server for {world.name} (database {local.db}, log {local.log_path})", flush=True)
+    try:
+        local.start()
+    except LocalServerError as exc:
+        fail(str(exc))
+    print(f"serving {world.name} locally on {local.url}; it stops when the window closes", flush=True)
+    try:
+        play(local.url, args.name or "", world_path)
+    finally:
+        local.stop()
 
 
 def cmd_world(args: argparse.Namespace) -> None:
@@ -322,6 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
     game.add_argument("--name", help="your name, filled in on the login screen")
     game.add_argument("--world", type=Path, help="the world package the server serves, for its maps (default: "
                                                  "worlds/llama-land)")
+    game.add_argument("--local", action="store_true",
+                      help="play on this machine: use a server for the world at --url if one answers, else start "
+                           "one on a free port (database and log in ~/.local/share/llama-land) until the window "
+                           "closes")
     game.set_defaults(fn=cmd_play)
     world = sub.add_parser("world", help="make and check world folders (docs/worlds.md)")
     world_sub = world.add_subparsers(dest="world_command", required=True)
