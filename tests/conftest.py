@@ -160,3 +160,18 @@ async def near_npc(client: GameClient, world, npc_xy: tuple[int, int], reach: in
                     and (x - nx) ** 2 + (y - ny) ** 2 <= (reach - 1) ** 2),
                    key=lambda g: abs(g[0] - client.view.x) + abs(g[1] - client.view.y))
     await walk_to(client, room, goals[0], world.rules.speed)
+
+
+@pytest.fixture(scope="module")
+def display():
+    """A virtual X display for the window (the project's ./dev installs Xvfb)."""
+    if os.environ.get("DISPLAY"):
+        yield os.environ["DISPLAY"]
+        return
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    os.environ["DISPLAY"] = f":{xvfb.stdout.readline().strip()}"
+    yield os.environ["DISPLAY"]
+    xvfb.terminate()
+    xvfb.wait()
+    del os.environ["DISPLAY"]

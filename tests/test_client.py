@@ -18,21 +18,6 @@ from court import DEFAULT_WORLD
 UNIT = 10**12
 
 
-@pytest.fixture(scope="module")
-def display():
-    """A virtual X display for the window (the project's ./dev installs Xvfb)."""
-    if os.environ.get("DISPLAY"):
-        yield os.environ["DISPLAY"]
-        return
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    os.environ["DISPLAY"] = f":{xvfb.stdout.readline().strip()}"
-    yield os.environ["DISPLAY"]
-    xvfb.terminate()
-    xvfb.wait()
-    del os.environ["DISPLAY"]
-
-
 def region(image, x0, y0, x1, y1):
     """Pixels of a screenshot region given in window coordinates (y up, like arcade)."""
     arr = np.asarray(image.convert("RGB"))
