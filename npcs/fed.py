@@ -53,10 +53,12 @@ class FedActor(Actor):
         self.told: dict[str, int] = {}  # the last place in line each waiting petitioner was told
         for name, fn in [("Petition", self.on_petition), ("Petitions", self.on_petitions), ("Info", self.on_info),
                          ("Herd-Done", self.on_vote), ("Herd-Failed", self.on_job_failed),
-                         ("Herd-Queued", self.on_progress), ("Herd-Started", self.on_progress), ("Tick", self.on_tick), ("Quote", self.on_quote)]:
+                         ("Tick", self.on_tick), ("Quote", self.on_quote)]:
             self.handle(name.lower(), action(name), fn)
-        for notice in ("Credit-Notice", "Debit-Notice"):  # offerings arriving: the ledger is the record
-            self.handle(notice.lower(), action(notice), lambda msg: None)
+        # Offerings arriving: the ledger is the record. A vote's place in the herd's queue: the petitioner is told
+        # their place in the King's line instead (pump).
+        for ignored in ("Credit-Notice", "Debit-Notice", "Herd-Queued", "Herd-Started"):
+            self.handle(ignored.lower(), action(ignored), lambda msg: None)
 
     def configure(self, king: NpcSpec, king_room: str, committee: list[NpcSpec]) -> None:
         """The King's file, room and committee, and the policy in his [economy] (again at a reload)."""
@@ -329,10 +331,6 @@ class FedActor(Actor):
                  f"Forgive me, {p['Player']}: the Fed could not decide. Your offering is returned.", t)
         if self.inference:
             await self.pump(t)
-
-    def on_progress(self, msg: Message) -> None:
-        """The herd's queue positions of single votes: the petitioner is told their place in the King's line
-        instead (NpcThinking from pump), so these are not passed on."""
 
     # --- questions about petitions and the policy ---------------------------------------------------------------
 

@@ -24,7 +24,8 @@ from server.ledger import UNIT
 
 from .engine import InferenceEngine, InferenceRequest
 from .templates import PromptTemplate, TemplateError
-from .worker import JobFailed, PromptRenderer
+from .renderer import PromptRenderer
+from .worker import JobFailed
 
 log = logging.getLogger("llama_land.herd")
 

@@ -152,7 +152,7 @@ def validate_grammar(grammar: str, model_path: str) -> str | None:
 def validate_choices(choices: tuple[str, ...], model_path: str) -> str | None:
     """None if every choice is one token of the model's vocabulary (what scoring compares), else which are not."""
     from .models import ModelError, check_model
-    from .worker import PromptRenderer
+    from .renderer import PromptRenderer
 
     try:
         check_model(model_path)

@@ -13,14 +13,15 @@ ids, the output text, timings, and the build it ran on.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import logging
 import multiprocessing
 import re
 import time
 from collections import OrderedDict
-from typing import Any, Iterator
+from typing import Any
+
+from .renderer import PromptRenderer, build_info, quiet_llama_cpp
 
 log = logging.getLogger("llama_land.worker")
 
@@ -42,78 +43,6 @@ class WorkerCrashed(JobFailed):
 # --- the child process ----------------------------------------------------------------------------------------
 
 
-def _build_info(llama_cpp: Any) -> dict[str, str]:
-    info = llama_cpp.llama_print_system_info()
-    return {"llama_cpp_python": llama_cpp.__version__,
-            "system": info.decode() if isinstance(info, bytes) else str(info)}
-
-
-def quiet_llama_cpp() -> None:
-    """llama.cpp's messages go through llama-cpp-python's "llama-cpp-python" logger, which is left unset until a
-    model finishes loading; set it so loading chatter stays out of the server's output. Errors still show."""
-    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
-
-
-_llama_log = logging.getLogger("llama_land.llama_cpp")
-
-
-def _to_debug_log(level: int, text: bytes, user_data: Any) -> None:
-    _llama_log.debug("%s", text.decode("utf-8", errors="replace").rstrip())
-
-
-@contextlib.contextmanager
-def llama_cpp_log_as_debug() -> Iterator[None]:
-    """While loading a vocab-only model, llama.cpp reports at *error* level that it has no training context
-    (true, and harmless: no weights, no context). Send its log to our debug log for that moment only."""
-    import llama_cpp
-    from llama_cpp import _logger
-
-    callback = llama_cpp.llama_log_callback(_to_debug_log)
-    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
-    try:
-        yield
-    finally:
-        llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
-
-
-class PromptRenderer:
-    """The model's own chat template and tokenizer. The worker renders and tokenizes prompts with it; the herd
-    uses a vocab-only copy (no weights, loads in milliseconds) to count a quote's real prompt tokens."""
-
-    def __init__(self, llm: Any):
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        self.llm = llm
-        meta = llm.metadata
-        eos = self.llm.detokenize([self.llm.token_eos()]).decode(errors="replace")
-        bos = self.llm.detokenize([self.llm.token_bos()]).decode(errors="replace")
-        self.formatter = Jinja2ChatFormatter(meta["tokenizer.chat_template"], eos_token=eos, bos_token=bos,
-                                             add_generation_prompt=True)
-        self.system_formatter = Jinja2ChatFormatter(meta["tokenizer.chat_template"], eos_token=eos, bos_token=bos,
-                                                    add_generation_prompt=False)
-        self.stop_ids = {self.llm.token_eos()}
-        im_end = self.llm.tokenize(b"<|im_end|>", add_bos=False, special=True)
-        if len(im_end) == 1:
-            self.stop_ids.add(im_end[0])
-
-    @classmethod
-    def vocab_only(cls, model_path: str) -> "PromptRenderer":
-        import llama_cpp
-
-        quiet_llama_cpp()
-        with llama_cpp_log_as_debug():
-            return cls(llama_cpp.Llama(model_path=model_path, vocab_only=True, verbose=False))
-
-    def render(self, messages: list[dict[str, str]]) -> str:
-        return self.formatter(messages=messages).prompt
-
-    def tokens(self, text: str) -> list[int]:
-        return self.llm.tokenize(text.encode(), add_bos=False, special=True)
-
-    def count(self, messages: list[dict[str, str]]) -> int:
-        return len(self.tokens(self.render(messages)))
-
-
 class _Engine(PromptRenderer):
     """Lives in the worker process only."""
 
@@ -125,7 +54,7 @@ class _Engine(PromptRenderer):
         super().__init__(llama_cpp.Llama(model_path=model_path, n_ctx=n_ctx, n_threads=n_threads,
                                          n_threads_batch=n_threads, n_batch=n_batch, verbose=False, seed=0))
         self.personas: OrderedDict[str, tuple[list[int], Any]] = OrderedDict()
-        self.build = _build_info(llama_cpp)
+        self.build = build_info(llama_cpp)
 
     def _save_prefix(self, prefix: list[int]) -> Any:
         """The KV cache of sequence 0 (holding exactly `prefix`), as bytes llama.cpp can put back."""

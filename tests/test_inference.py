@@ -11,6 +11,7 @@ import pytest
 from npcs.engine import InferenceEngine, InferenceRequest, QueueFull
 from npcs.models import ModelError, default_model_path
 from npcs.templates import PromptTemplate
+from npcs.renderer import PromptRenderer
 from npcs.worker import JobFailed
 from server.db import InferenceReceipt
 
@@ -46,6 +47,14 @@ async def test_a_constrained_decision_parses_and_is_in_range(engine):
         m = re.fullmatch(r"grade=([0-5])", out.text)
         assert m, out.text
         assert out.n_output >= 3 and out.receipt_id
+
+
+def test_every_end_of_generation_token_ends_an_answer():
+    """The Q4_0 default model sometimes ends a complete "grade=N" with <|endoftext|> rather than <|im_end|>
+    (bench/inference.py's King after a long story did): either must end the answer, or it is taken as cut off by
+    max_tokens and refunded as INVALID_OUTPUT."""
+    renderer = PromptRenderer.vocab_only(str(default_model_path()))
+    assert {renderer.tokens(t)[0] for t in ("<|endoftext|>", "<|im_end|>")} <= renderer.stop_ids
 
 
 async def test_same_request_twice_gives_the_same_output(engine, db):

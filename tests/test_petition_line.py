@@ -128,3 +128,22 @@ async def test_verify_rescores_a_vote_and_reports_its_margin(tmp_path, db_url):
         session.commit()
     checked = run_cli("verify", vote["ReceiptId"], "--db", db_url, timeout=120)
     assert checked.returncode != 0 and f"NOT the top allowed choice" in checked.stdout, checked.stdout
+
+
+async def test_a_committee_that_generates_its_votes_still_judges(tmp_path, db_url):
+    """Designers' grammar templates keep working: votes generated as "grade=N" (fed-vote@1) end at any of the
+    model's end-of-generation tokens, are judged like scored ones (without an expected grade), and re-run exactly."""
+    edits = {**IN_THE_HALL, **{f"npcs/{m}.toml": [('"fed-score@1"', '"fed-vote@1"')] for m in ("hawk", "dove", "chair")}}
+    config = InferenceConfig(str(default_model_path()), workers=1, threads=2)
+    srv = Server(load_world(world_copy(tmp_path, edits)), db_url, "127.0.0.1", 0, FAST, config)
+    await srv.start()
+    try:
+        (alice,) = await petitioners(srv, 1)
+        a = await alice.request("Petition", Text=PETITIONS[1])
+        verdict = await outcome(alice, a["PetitionId"])
+        assert verdict["Action"] == "Granted", verdict
+        assert len(verdict["Votes"]) == 3 and all("Expected" not in v for v in verdict["Votes"])
+    finally:
+        await srv.stop()
+    checked = run_cli("verify", verdict["Votes"][0]["ReceiptId"], "--db", db_url, timeout=120)
+    assert checked.returncode == 0 and "match: the re-run produced the same" in checked.stdout, checked.stdout
