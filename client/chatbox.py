@@ -18,13 +18,23 @@ class ChatBox:
         self.on_submit = on_submit
         self.x, self.y, self.width = x, y, width
         self.active = False
+        self.swallow = ""
         self.value = ""
         self.text = arcade.Text("", x + 8, y + 8, arcade.color.WHITE, 12)
         self.hint = arcade.Text("Enter to chat  ·  /n near  ·  /w name whisper", x + 8, y + 8,
                                 arcade.color.GRAY, 11)
 
-    def activate(self) -> None:
+    def activate(self, swallow: str = "") -> None:
+        """Open the line. `swallow`: the text the key that opened it is about to type. The window system delivers
+        a key's text event after its key press (Enter types "\r", T types "t"), so without this the Enter that
+        opens the line would at once submit it empty and close it again, and what the player typed next would
+        walk the llama."""
         self.active = True
+        self.swallow = swallow
+
+    def key_pressed(self) -> None:
+        """Any later key press: the opening key's text event, if it was going to come, has come."""
+        self.swallow = ""
 
     def deactivate(self) -> None:
         self.active = False
@@ -33,6 +43,10 @@ class ChatBox:
         """Typed text while active; Enter (\\r) submits. True if the box took it."""
         if not self.active:
             return False
+        if self.swallow and text == self.swallow:
+            self.swallow = ""
+            return True
+        self.swallow = ""
         for ch in text:
             if ch in "\r\n":
                 value, self.value = self.value.strip(), ""
@@ -44,6 +58,7 @@ class ChatBox:
         return True
 
     def on_key_press(self, symbol: int) -> bool:
+        self.key_pressed()
         if not self.active:
             return False
         if symbol == arcade.key.BACKSPACE:

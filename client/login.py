@@ -8,7 +8,7 @@ import arcade
 from arcade.gui import UIFlatButton, UIManager
 
 from .netthread import NetThread
-from .widgets import SubmitInput, label, panel
+from .widgets import SecretInput, SubmitInput, label, panel
 
 MESSAGES = {
     "BAD_CREDENTIALS": "Wrong name or password.",
@@ -27,7 +27,7 @@ class LoginView(arcade.View):
         self.ui = UIManager()
         self.name_input = SubmitInput(lambda _: self.password_input.activate(), clear=False, width=320, height=32,
                                       text=name, font_size=14)
-        self.password_input = SubmitInput(lambda _: self.submit(register=False), clear=False, width=320, height=32,
+        self.password_input = SecretInput(lambda _: self.submit(register=False), clear=False, width=320, height=32,
                                           font_size=14)
         login, register = UIFlatButton(text="Log in", width=150), UIFlatButton(text="Register", width=150)
         login.on_click = lambda _: self.submit(register=False)

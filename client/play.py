@@ -203,8 +203,8 @@ class PlayView(arcade.View):
             return
         if symbol in KEYS and KEYS[symbol] not in self.held:
             self.held.append(KEYS[symbol])
-        elif symbol in (arcade.key.ENTER, arcade.key.RETURN, arcade.key.T):
-            self.chat_input.activate()
+        elif symbol in (arcade.key.ENTER, arcade.key.RETURN, arcade.key.NUM_ENTER, arcade.key.T):
+            self.chat_input.activate(swallow="t" if symbol == arcade.key.T else "\r")
             self.held.clear()
         elif symbol == arcade.key.E:
             self.talk()

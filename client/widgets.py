@@ -29,6 +29,25 @@ class SubmitInput(UIInputText):
         return super().on_event(event)
 
 
+class SecretInput(SubmitInput):
+    """A password field: one "*" per character on screen, the real text in `text` (the way arcade's experimental
+    UIPasswordInput draws, but submitting on Enter like the other fields). The document is swapped only for the
+    drawing, without the change events that setting `text` would send."""
+
+    def do_render(self, surface) -> None:
+        layout, caret = self.layout, self.caret
+        real, position = self.doc.text, caret.position
+        layout.begin_update()
+        self.doc.text = "*" * len(real)
+        layout.end_update()
+        caret.position = position
+        super().do_render(surface)
+        layout.begin_update()
+        self.doc.text = real
+        layout.end_update()
+        caret.position = position
+
+
 def label(text: str, size: int = 12, width: int | None = None, height: int | None = None,
           color=arcade.color.WHITE, bold: bool = False) -> UILabel | UITextArea:
     """A one-line label that fits its text, or (given a width) a fixed-size block that wraps: a multiline UILabel
