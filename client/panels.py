@@ -45,8 +45,10 @@ class NpcPanel:
     def build(self) -> list:
         return []
 
-    def field(self, on_submit, width: int = 380) -> SubmitInput:
-        box = SubmitInput(on_submit, clear=False, width=width, height=30, font_size=12)
+    def field(self, on_submit, width: int = 380, lines: int = 1) -> SubmitInput:
+        """A text field; with lines > 1 it wraps, so all of a long text stays in view (Enter still submits)."""
+        box = SubmitInput(on_submit, clear=False, width=width, height=30 if lines == 1 else 18 * lines + 10,
+                          font_size=12, multiline=lines > 1)
         self.inputs.append(box)
         return box
 
@@ -74,7 +76,7 @@ class NpcPanel:
 
 class KingPanel(NpcPanel):
     def build(self) -> list:
-        self.text = self.field(lambda _: self.petition())
+        self.text = self.field(lambda _: self.petition(), lines=5)
         self.net.request("Quote", tag="quote", Service="petition", Text="-")
         self.net.request("FedInfo", tag="fed")
         return [label("Your petition (2-250 characters):", 12), self.text,
@@ -109,8 +111,10 @@ class KingPanel(NpcPanel):
         elif ev["Action"] == "Granted":
             votes = ", ".join(f"{v['Name']} {v['Grade']}" for v in ev["Votes"])
             clamps = f"\nLowered by: {', '.join(ev['Clamps'])}" if ev["Clamps"] else ""
-            self.show(f"Grade {ev['Grade']} (votes: {votes})\nUniqueness {ev['Uniqueness']} × mood {ev['Mood']}\n"
-                      f"Payout: {llama(ev['Payout'])} LLAMA{clamps}")
+            judged = (f"\nCommittee {ev['Committee']:.1f}, examples {ev['Examples']:.1f}"
+                      if ev.get("Examples") is not None and ev.get("Committee") is not None else "")
+            self.show(f"Grade {ev['Grade']} (votes: {votes}){judged}\nUniqueness {ev['Uniqueness']} × mood "
+                      f"{ev['Mood']}\nPayout: {llama(ev['Payout'])} LLAMA{clamps}")
         elif ev["Action"] == "PetitionFailed":
             self.show(f"The Fed could not decide ({ev['Code']}). Your {llama(ev['Refunded'])} wAR came back.")
 

@@ -17,10 +17,11 @@ from arcade.gui import UIManager
 from npcs.wander import find_path
 from server.protocol import DIRECTIONS  # noqa: F401  (the names the server accepts)
 
+from . import crowd
 from .chatbox import ChatBox
 from .netthread import NetThread
 from .panels import open_panel
-from .room_scene import RoomScene
+from .room_scene import TILE, RoomScene
 from .world_view import WorldView
 
 UNIT = 10**12
@@ -28,6 +29,7 @@ STEPS = {"N": (0, -1), "S": (0, 1), "E": (1, 0), "W": (-1, 0)}
 KEYS = {arcade.key.UP: "N", arcade.key.W: "N", arcade.key.DOWN: "S", arcade.key.S: "S",
         arcade.key.RIGHT: "E", arcade.key.D: "E", arcade.key.LEFT: "W", arcade.key.A: "W"}
 CHAT_LINES = 9
+CHAT_CHARS = 68  # characters per chat panel line at 11 pt in its 470 pixels
 STATUS_COLORS = {"online": arcade.color.GREEN, "reconnecting": arcade.color.ORANGE, "connecting": arcade.color.ORANGE,
                  "offline": arcade.color.RED}
 
@@ -89,7 +91,8 @@ class PlayView(arcade.View):
             self.scene.update(delta_time)
             me = self.scene.llamas.get(self.model.me)
             if me is not None:
-                self.camera.position = me.sprite.position
+                self.camera.position = follow(me.sprite.position, (self.scene.width * TILE, self.scene.height * TILE),
+                                              (self.window.width, self.window.height))
 
     # --- what the server says ----------------------------------------------------------------------------------
 
@@ -283,6 +286,18 @@ class PlayView(arcade.View):
     def on_draw_done(self) -> None:
         """A hook for whoever counts frames (bench/client_fps.py)."""
 
+    def chat_lines(self, entry: dict[str, Any]) -> list[tuple[str, Any]]:
+        """A chat entry as the panel's lines, wrapped (continuation lines indented), in the entry's colour."""
+        cached = entry.get("_lines")
+        if cached is None:
+            who = f"{entry.get('From')}: " if entry.get("From") else ""
+            color = arcade.color.YELLOW if entry.get("Npc") else {
+                "near": arcade.color.LIGHT_GREEN, "whisper": arcade.color.PINK,
+                "system": arcade.color.LIGHT_GRAY}.get(entry.get("Scope"), arcade.color.WHITE)
+            lines = crowd.wrap(f"{who}{entry.get('Text', '')}", CHAT_CHARS)
+            cached = entry["_lines"] = [(line if i == 0 else "   " + line, color) for i, line in enumerate(lines)]
+        return cached
+
     def draw_hud(self) -> None:
         """Text objects are kept and only their strings change: arcade.draw_text lays text out anew every frame,
         which costs more than all the llamas together."""
@@ -296,17 +311,17 @@ class PlayView(arcade.View):
         t["wallet"].position = (w - 16, h - 22)
         arcade.draw_lbwh_rectangle_filled(10, 46, 470, CHAT_LINES * 18 + 10, (0, 0, 0, 140))
         end = len(self.chat) - self.chat_scroll
-        shown = self.chat[max(0, end - CHAT_LINES):end]
+        shown: list[tuple[str, Any]] = []  # the newest entries' wrapped lines, as many as the panel holds
+        for entry in reversed(self.chat[max(0, end - CHAT_LINES):end]):
+            shown[:0] = self.chat_lines(entry)
+            if len(shown) >= CHAT_LINES:
+                break
+        shown = shown[-CHAT_LINES:]
         for i, line in enumerate(t["chat"]):
-            if i < len(shown):
-                entry = shown[i]
-                who = f"{entry.get('From')}: " if entry.get("From") else ""
-                line.text = f"{who}{entry.get('Text', '')}"[:70]
-                line.color = arcade.color.YELLOW if entry.get("Npc") else {
-                    "near": arcade.color.LIGHT_GREEN, "whisper": arcade.color.PINK,
-                    "system": arcade.color.LIGHT_GRAY}.get(entry.get("Scope"), arcade.color.WHITE)
-            else:
-                line.text = ""
+            text, color = shown[i] if i < len(shown) else ("", arcade.color.WHITE)
+            if line.text != text:
+                line.text = text
+            line.color = color
         hint = self.npc_in_reach()
         t["hint"].text = f"Press E to talk to {hint['Name']}" if hint is not None and self.panel is None else ""
         t["hint"].position = (w / 2, 60)
@@ -317,6 +332,13 @@ class PlayView(arcade.View):
         for text in (t["status"], t["wallet"], *t["chat"], t["hint"], t["toast"], t["fps"]):
             if text.text:
                 text.draw()
+
+
+def follow(me: tuple[float, float], room: tuple[float, float], screen: tuple[float, float]) -> tuple[float, float]:
+    """Where the camera looks: at your llama, but never past the map's edges; a room smaller than the window
+    stays centred in it."""
+    return tuple(size / 2 if size <= view else min(max(at, view / 2), size - view / 2)  # type: ignore[return-value]
+                 for at, size, view in zip(me, room, screen))
 
 
 def hud_texts() -> dict[str, Any]:

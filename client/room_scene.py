@@ -17,11 +17,12 @@ import pyglet
 
 from server.world import load_room
 
-from .art import NPC_COLORS, llama_texture, player_color
+from . import crowd
+from .art import NPC_COLORS, WALK_FRAMES, llama_texture, player_color
 from .world_view import WorldView
 
 TILE = 32
-BUBBLE_S = 6.0
+STRIDE_PX = 9  # pixels walked per leg frame
 
 
 @dataclass
@@ -35,6 +36,10 @@ class Llama:
     bubble_until: float = 0.0
     thinking: arcade.Text | None = None
     target: tuple[float, float] = field(default=(0.0, 0.0))
+    facing: int = 1  # 1 right, -1 left
+    walked: float = 0.0  # pixels walked since it last stood still: picks the leg frame
+    pose: tuple[int, int] = (1, 0)  # (facing, frame) of the texture it wears
+    name_lift: float = 0.0  # extra height of its name when others share its tile
 
     def think(self, text: str) -> None:
         self.thinking = arcade.Text(text, 0, 0, arcade.color.LIGHT_GRAY, 9, anchor_x="center", italic=True) \
@@ -54,6 +59,7 @@ class RoomScene:
         self.sprites = arcade.SpriteList()
         self.labels = pyglet.graphics.Batch()  # every name in one draw call: separate labels halve the frame rate
         self.speed = joined["Rules"]["Speed"]
+        self.bubble_rects: list[tuple[float, float, float, float]] = []  # as last drawn (tests check them)
 
     def center(self, x: float, y: float) -> tuple[float, float]:
         return x * TILE + TILE / 2, (self.height - 1 - y) * TILE + TILE / 2
@@ -70,6 +76,16 @@ class RoomScene:
         for eid, seen in view.entities.items():
             llama = self.llamas.get(eid) or self._add(eid, seen.name, seen.x, seen.y)
             llama.target = self.center(*(my_tile if eid == me else (seen.x, seen.y)))
+        # Names where the llamas are going, lifted where they would cover each other (a crowd on one tile, or
+        # neighbours with long names).
+        llamas = list(self.llamas.values())
+        wanted = [(ll.target[0] - ll.label.content_width / 2, ll.target[1] + 18, ll.label.content_width, 11)
+                  for ll in llamas]
+        for llama, want, got in zip(llamas, wanted, crowd.place_bubbles(wanted)):
+            lift = got[1] - want[1]
+            if lift != llama.name_lift:
+                llama.name_lift = lift
+                self._place_label(llama)
 
     def _add(self, eid: int, name: str, x: int, y: int) -> Llama:
         npc = self.npcs.get(eid)
@@ -84,8 +100,12 @@ class RoomScene:
         self.sprites.append(sprite)
         return llama
 
+    def _place_label(self, llama: Llama) -> None:
+        llama.label.position = (llama.sprite.center_x, llama.sprite.center_y + 18 + llama.name_lift)
+
     def update(self, dt: float) -> None:
-        """Glide toward the latest known tile: a little faster than walking speed, so nobody falls behind."""
+        """Glide toward the latest known tile, a little faster than walking speed so nobody falls behind, with the
+        legs moving and the llama turned the way it goes; standing still, it stands."""
         step = self.speed * TILE * 1.5 * dt
         for llama in self.llamas.values():
             (x, y), (tx, ty) = llama.sprite.position, llama.target
@@ -93,19 +113,32 @@ class RoomScene:
             dist = (dx * dx + dy * dy) ** 0.5
             if dist > 4 * TILE:  # a jump (a portal, a correction): no gliding across the map
                 llama.sprite.position = llama.target
+                llama.walked = 0.0
             elif dist > 0:
                 k = min(1.0, step / dist)
                 llama.sprite.position = (x + dx * k, y + dy * k)
+                llama.walked += dist * k
+                llama.facing = crowd.facing(dx, llama.facing)
             else:
+                llama.walked = 0.0
+                self._pose(llama, 0)
                 continue
-            llama.label.position = (llama.sprite.center_x, llama.sprite.center_y + 18)
+            self._pose(llama, 1 + int(llama.walked / STRIDE_PX) % (WALK_FRAMES - 1))
+            self._place_label(llama)
+
+    def _pose(self, llama: Llama, frame: int) -> None:
+        pose = (llama.facing, frame)
+        if pose != llama.pose:  # a texture swap only when the pose changes
+            llama.pose = pose
+            llama.sprite.texture = llama_texture(*pose)
 
     def say(self, eid: int, text: str) -> None:
         llama = self.llamas.get(eid)
         if llama is not None:
-            shown = text if len(text) <= 60 else text[:57] + "…"
-            llama.bubble = arcade.Text(shown, 0, 0, arcade.color.BLACK, 10, anchor_x="center")
-            llama.bubble_until = time.monotonic() + BUBBLE_S
+            shown = "\n".join(crowd.wrap(text, crowd.BUBBLE_CHARS, crowd.BUBBLE_LINES))
+            llama.bubble = arcade.Text(shown, 0, 0, arcade.color.BLACK, 10, anchor_x="center", anchor_y="bottom",
+                                       multiline=True, width=crowd.BUBBLE_CHARS * 7, align="center")
+            llama.bubble_until = time.monotonic() + crowd.bubble_seconds(text)
 
     def npc_llamas(self) -> list[Llama]:
         return [self.llamas[eid] for eid in self.npcs if eid in self.llamas]
@@ -121,16 +154,20 @@ class RoomScene:
         self.sprites.draw()
         self.labels.draw()
         now = time.monotonic()
+        talking, wanted = [], []
         for llama in self.llamas.values():
-            if llama.thinking is None and llama.bubble is None:
-                continue
             x, y = llama.sprite.position
             if llama.thinking is not None:
-                llama.thinking.x, llama.thinking.y = x, y + 32
+                llama.thinking.x, llama.thinking.y = x, y + 32 + llama.name_lift
                 llama.thinking.draw()
             if llama.bubble is not None and now < llama.bubble_until:
                 b = llama.bubble
-                b.x, b.y = x, y + 34 + (14 if llama.thinking else 0)
-                w = b.content_width + 12
-                arcade.draw_lbwh_rectangle_filled(x - w / 2, b.y - 5, w, 20, (255, 255, 255, 230))
-                b.draw()
+                w, h = b.content_width + 12, b.content_height + 8
+                talking.append(llama)
+                wanted.append((x - w / 2, y + 32 + llama.name_lift + (14 if llama.thinking else 0), w, h))
+        self.bubble_rects = crowd.place_bubbles(wanted)  # stacked: no bubble covers another
+        for llama, (left, bottom, w, h) in zip(talking, self.bubble_rects):
+            arcade.draw_lbwh_rectangle_filled(left, bottom, w, h, (255, 255, 255, 235))
+            arcade.draw_lbwh_rectangle_outline(left, bottom, w, h, (90, 80, 70, 255), 1)
+            llama.bubble.x, llama.bubble.y = left + w / 2, bottom + 4
+            llama.bubble.draw()

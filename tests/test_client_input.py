@@ -148,8 +148,15 @@ def test_a_player_types_logs_in_chats_and_petitions_with_real_input(display, tmp
             you.click(sx, sy)
             wait(window, lambda: not play.path and play.pending_moves == 0, 30, f"walking to {tile}")
 
-        for tile in ((19, 6), (19, 0)):
-            go(tile)
+        poses = []
+        me = play.scene.llamas[play.model.me]
+        sx, sy, *_ = play.camera.project(play.scene.center(19, 6))
+        you.click(sx, sy)
+        wait(window, lambda: poses.append(me.pose) or (not play.path and play.pending_moves == 0), 30, "walking")
+        wait(window, lambda: me.sprite.position == me.target, 5, "arriving")
+        play.scene.update(0.0)
+        assert {frame for _, frame in poses} >= {1, 2} and me.pose[1] == 0  # legs moved on the way; now it stands
+        go((19, 0))
         wait(window, lambda: play.scene.name == "fed-hall", what="the Fed hall")
         go((12, 8))
         you.key("e")
@@ -166,4 +173,56 @@ def test_a_player_types_logs_in_chats_and_petitions_with_real_input(display, tmp
     finally:
         window.close()
         loop.run_until_complete(bob.close())
+        server.stop()
+
+
+def test_a_crowd_of_thirty_chatting_llamas_stays_readable(display, tmp_path):
+    """Thirty llamas in one place, all talking at once: every bubble is drawn, wrapped, and no two cover each
+    other; neither do names; the chat panel wraps long lines instead of cutting them."""
+    from client.app import GameWindow
+    from client.crowd import overlaps
+    from client.driver import screenshot
+
+    server = ServerProcess(f"sqlite:///{tmp_path / 'crowd.db'}", None, DEFAULT_WORLD, "--no-inference")
+    loop = asyncio.new_event_loop()
+
+    async def gather():
+        out = []
+        for i in range(30):
+            client = await GameClient.connect(server.url)
+            await client.register(f"llama{i:02d}", "pw-secret")
+            out.append(client)
+        return out
+
+    crowd = loop.run_until_complete(gather())
+    window = GameWindow(server.url)
+    try:
+        you = Person(window)
+        you.type("alice")
+        you.key("Return")
+        you.type("pw-secret")
+        you.click(*button(window.current_view, "Register").rect.center)
+        wait(window, lambda: type(window.current_view).__name__ == "PlayView", what="the game")
+        play = window.current_view
+        wait(window, lambda: play.scene is not None and len(play.scene.llamas) >= 31, what="the crowd in view")
+        long = "Hello from the crowd: what a lovely day in the plaza for a long walk about with everyone!"
+
+        async def talk():
+            for i, client in enumerate(crowd):
+                await client.chat(f"{long} ({i})" if i % 2 else f"hi {i}")
+
+        loop.run_until_complete(talk())
+        wait(window, lambda: len(play.scene.bubble_rects) == 30, what="thirty bubbles")
+        screenshot(window, tmp_path / "crowd.png")
+        rects = play.scene.bubble_rects
+        assert not [(a, b) for i, a in enumerate(rects) for b in rects[i + 1:] if overlaps(a, b)]
+        assert max(r[3] for r in rects) > 2 * min(r[3] for r in rects)  # long lines wrap onto more lines
+        names = [(ll.label.x - ll.label.content_width / 2, ll.label.y, ll.label.content_width, 11)
+                 for ll in play.scene.llamas.values() if ll.sprite.position == ll.target]
+        assert not [(a, b) for i, a in enumerate(names) for b in names[i + 1:] if overlaps(a, b)]
+        assert any(text.startswith("   ") for text, _ in sum((play.chat_lines(c) for c in play.chat), []))
+    finally:
+        window.close()
+        for client in crowd:
+            loop.run_until_complete(client.close())
         server.stop()

@@ -51,6 +51,12 @@ def xdotool(*args: str) -> str:
     return subprocess.run(["xdotool", *args], check=True, capture_output=True, text=True, timeout=30).stdout.strip()
 
 
+def xdotool_list(*args: str) -> list[int]:
+    """Window ids xdotool finds (none is not an error)."""
+    found = subprocess.run(["xdotool", *args], capture_output=True, text=True, timeout=30).stdout.split()
+    return [int(w) for w in found]
+
+
 class _ClientMessage(ctypes.Structure):
     _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
                 ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
@@ -76,6 +82,7 @@ def close_window(window: int) -> None:
 def test_dev_play_serves_a_new_world_locally_until_the_window_closes(display, tmp_path):
     assert run_cli("world", "new", str(tmp_path / "farm")).returncode == 0
     env = {**os.environ, "DISPLAY": display, "XDG_DATA_HOME": str(tmp_path / "data")}
+    before = set(xdotool_list("search", "--name", "^Llama Land$"))  # windows of earlier tests, if any
     # As a designer types it, in the folder where the world was made.
     proc = subprocess.Popen([str(ROOT / "dev"), "play", "--world", "farm", "--name", "alice"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -91,7 +98,14 @@ def test_dev_play_serves_a_new_world_locally_until_the_window_closes(display, tm
             await alice.close()
 
         asyncio.run(register())
-        window = int(xdotool("search", "--sync", "--name", "^Llama Land$").split()[0])
+        window = None
+        for _ in range(100):  # the client's window: a visible one that was not there before it started
+            shown = set(xdotool_list("search", "--onlyvisible", "--name", "^Llama Land$")) - before
+            if shown:
+                window = max(shown)
+                break
+            time.sleep(0.2)
+        assert window is not None, "the client's window never appeared"
         xdotool("windowfocus", "--sync", str(window))
         time.sleep(1.0)  # the login screen is drawn and its name field active
         xdotool("key", "Return")  # name (filled in by --name) -> password
