@@ -63,6 +63,11 @@ def place_bubbles(wanted: list[Rect], cell: float = 64.0) -> list[Rect]:
     return [placed[i] for i in range(len(wanted))]
 
 
-def facing(dx: float, was: int) -> int:
-    """1 facing right, -1 facing left: a llama turns only when it moves sideways."""
-    return 1 if dx > 0.5 else -1 if dx < -0.5 else was
+def facing(dx: float, dy: float, was: str) -> str:
+    """Which way a llama moving by (dx, dy) pixels (y up) faces: E, W, N (away from you) or S (towards you), by the
+    larger part of its move; standing, it keeps facing the way it did."""
+    if abs(dx) < 0.5 and abs(dy) < 0.5:
+        return was
+    if abs(dx) >= abs(dy):
+        return "E" if dx > 0 else "W"
+    return "N" if dy > 0 else "S"

@@ -36,9 +36,9 @@ class Llama:
     bubble_until: float = 0.0
     thinking: arcade.Text | None = None
     target: tuple[float, float] = field(default=(0.0, 0.0))
-    facing: int = 1  # 1 right, -1 left
+    facing: str = "S"  # E, W, N (away from you) or S (towards you)
     walked: float = 0.0  # pixels walked since it last stood still: picks the leg frame
-    pose: tuple[int, int] = (1, 0)  # (facing, frame) of the texture it wears
+    pose: tuple[str, int] = ("S", 0)  # (facing, frame) of the texture it wears
     name_lift: float = 0.0  # extra height of its name when others share its tile
 
     def think(self, text: str) -> None:
@@ -89,7 +89,7 @@ class RoomScene:
 
     def _add(self, eid: int, name: str, x: int, y: int) -> Llama:
         npc = self.npcs.get(eid)
-        sprite = arcade.Sprite(llama_texture(), scale=1.0)
+        sprite = arcade.Sprite(llama_texture("S"), scale=1.0)
         sprite.color = NPC_COLORS.get(npc["Kind"], (255, 255, 255)) if npc else player_color(name)
         sprite.position = self.center(x, y)
         label = arcade.Text(name, 0, 0, arcade.color.WHITE if not npc else arcade.color.YELLOW, 10,
@@ -118,7 +118,7 @@ class RoomScene:
                 k = min(1.0, step / dist)
                 llama.sprite.position = (x + dx * k, y + dy * k)
                 llama.walked += dist * k
-                llama.facing = crowd.facing(dx, llama.facing)
+                llama.facing = crowd.facing(dx, dy, llama.facing)
             else:
                 llama.walked = 0.0
                 self._pose(llama, 0)

@@ -162,9 +162,11 @@ async def near_npc(client: GameClient, world, npc_xy: tuple[int, int], reach: in
     await walk_to(client, room, goals[0], world.rules.speed)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def display():
-    """A virtual X display for the window (the project's ./dev installs Xvfb)."""
+    """A virtual X display for the windows (the project's ./dev installs Xvfb). One for the whole run: pyglet keeps
+    its connection to the first display it opened, and an X server gone under it ends the process (Xlib's fatal
+    I/O error), so a display per module would kill the test run at the second module."""
     if os.environ.get("DISPLAY"):
         yield os.environ["DISPLAY"]
         return

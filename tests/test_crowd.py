@@ -25,8 +25,9 @@ def test_text_wraps_and_long_bubbles_stay_longer():
     assert bubble_seconds("hi") < bubble_seconds("a much longer line " * 5) <= 15
 
 
-def test_a_llama_turns_only_when_it_moves_sideways():
-    assert facing(3.0, -1) == 1 and facing(-3.0, 1) == -1 and facing(0.0, -1) == -1
+def test_a_llama_faces_the_way_it_walks():
+    assert [facing(dx, dy, "S") for dx, dy in ((3, 0), (-3, 1), (0, 4), (1, -4), (0, 0))] == ["E", "W", "N", "S", "S"]
+    assert facing(0.1, 0.2, "W") == "W"  # standing: as it was
 
 
 def test_the_camera_never_shows_the_void():
