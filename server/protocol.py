@@ -125,6 +125,16 @@ def _type_name(t: type | tuple[type, ...]) -> str:
     return {str: "string", int: "integer", bool: "boolean", list: "array", dict: "map"}.get(t, t.__name__)
 
 
+def ref_of(data: bytes | str) -> str | None:
+    """The Id of a frame that will not be handled (dropped for rate), for the answer's Ref; None if it has none."""
+    try:
+        msg = msgpack.unpackb(data, raw=False, strict_map_key=True) if isinstance(data, bytes) else None
+    except Exception:
+        return None
+    ref = msg.get("Id") if isinstance(msg, dict) else None
+    return ref if isinstance(ref, str) and len(ref) <= MAX_ID else None
+
+
 def decode(data: bytes | str) -> dict[str, Any]:
     """Parse one frame into a validated request map, or raise ProtocolError."""
     if isinstance(data, str):

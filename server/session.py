@@ -174,8 +174,9 @@ class Connection:
             if self.strikes > self.config.flood_strikes:
                 log.info("closing %s: flood", self.describe())
                 self.close(1008, "flood: too many requests")
-            else:
-                self.send(error(Code.RATE_LIMITED, f"slow down: at most {self.config.rate:g} requests per second"))
+            else:  # dropped, but answered with its Ref, so the client knows which request to send again
+                self.send(error(Code.RATE_LIMITED, f"slow down: at most {self.config.rate:g} requests per second",
+                                protocol.ref_of(data)))
             return None
         try:
             msg = protocol.decode(data)

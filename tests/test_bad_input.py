@@ -127,6 +127,18 @@ async def test_an_oversized_frame_closes_that_connection_only(server, raw, bysta
     await fresh.close()
 
 
+async def test_every_request_dropped_for_rate_is_answered_with_its_ref(connect):
+    """150 Pings back to back: past the burst some are dropped, and each drop says which request it was."""
+    pinger = await connect("pinger")
+    for i in range(150):
+        await pinger.send("Ping", Id=f"p{i}")
+    await until(pinger, lambda: len([e for e in pinger.events if e.get("Code") == "RATE_LIMITED"])
+                + sum(1 for e in pinger.events if e["Action"] == "Ping-Response") >= 150, timeout=5)
+    answers = [e for e in pinger.events if e["Action"] == "Ping-Response" or e.get("Code") == "RATE_LIMITED"]
+    limited = [e for e in answers if e["Action"] == "Error"]
+    assert limited and sorted(e["Ref"] for e in answers) == sorted(f"p{i}" for i in range(150))
+
+
 async def test_a_flood_is_cut_off_and_others_are_unaffected(connect, bystander):
     flooder = await connect("flooder")
     watcher = await connect("watcher")
