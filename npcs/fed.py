@@ -158,11 +158,11 @@ class FedActor(Actor):
     async def pump(self, t: int) -> None:
         """Send the oldest waiting petitions' missing votes to the herd, a few petitions at a time, then tell every
         petitioner still waiting their place in the King's line."""
-        line = self.backlog()
-        for pid in line:
+        for pid in self.backlog():
             if len(self.judging) >= self.concurrency:
                 break
-            if pid not in self.judging:
+            # (re-checked: a submission that failed, or a verdict reached at once, may have closed it meanwhile)
+            if pid not in self.judging and self.state.petitions[pid]["Status"] == "judging":
                 self.judging.add(pid)
                 await self.submit_votes(pid, t)
         waiting = [pid for pid in self.backlog() if pid not in self.judging]
