@@ -43,6 +43,9 @@ class Llama:
     name_lift: float = 0.0  # extra height of its name where it would cover another
     name_width: float = 0.0  # of its label, measured once (pyglet lays the text out to tell)
 
+    def name_rect(self) -> tuple[float, float, float, float]:
+        return self.label.x - self.name_width / 2, self.label.y - 2, self.name_width, 13
+
     def think(self, text: str) -> None:
         self.thinking = arcade.Text(text, 0, 0, arcade.color.LIGHT_GRAY, 9, anchor_x="center", italic=True) \
             if text else None
@@ -174,7 +177,8 @@ class RoomScene:
                 w, h = b.content_width + 12, b.content_height + 8
                 talking.append(llama)
                 wanted.append((x - w / 2, y + 32 + llama.name_lift + (14 if llama.thinking else 0), w, h))
-        self.bubble_rects = crowd.place_bubbles(wanted)  # stacked: no bubble covers another
+        names = [ll.name_rect() for ll in self.llamas.values()] if wanted else []
+        self.bubble_rects = crowd.place_bubbles(wanted, fixed=names)  # stacked: covering no bubble and no name
         for llama, (left, bottom, w, h) in zip(talking, self.bubble_rects):
             arcade.draw_lbwh_rectangle_filled(left, bottom, w, h, (255, 255, 255, 235))
             arcade.draw_lbwh_rectangle_outline(left, bottom, w, h, (90, 80, 70, 255), 1)

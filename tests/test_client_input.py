@@ -224,6 +224,7 @@ def test_a_crowd_of_thirty_chatting_llamas_stays_readable(display, tmp_path):
         screenshot(window, tmp_path / "crowd.png")
         rects = play.scene.bubble_rects
         assert not [(a, b) for i, a in enumerate(rects) for b in rects[i + 1:] if overlaps(a, b)]
+        assert not [(a, ll.name) for a in rects for ll in play.scene.llamas.values() if overlaps(a, ll.name_rect())]
         assert max(r[3] for r in rects) > 2 * min(r[3] for r in rects)  # long lines wrap onto more lines
         names = [(ll.label.x - ll.label.content_width / 2, ll.label.y, ll.label.content_width, 11)
                  for ll in play.scene.llamas.values() if ll.sprite.position == ll.target]

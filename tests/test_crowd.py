@@ -14,6 +14,9 @@ def test_boxes_never_cover_each_other_and_stay_over_their_llama():
         placed = place_bubbles(wanted)
         assert not [(a, b) for i, a in enumerate(placed) for b in placed[i + 1:] if overlaps(a, b)]
         assert all(p[0] == w[0] and p[2:] == w[2:] and p[1] >= w[1] for p, w in zip(placed, wanted))
+    names = [(600.0, 312.0, 45.0, 13.0)]
+    over = place_bubbles([(590.0, 305.0, 60.0, 20.0)], fixed=names)
+    assert not overlaps(over[0], names[0]) and over[0][1] >= 325  # a bubble never hides a name: it rises past it
     alone = [(10.0, 10.0, 50.0, 20.0), (500.0, 10.0, 50.0, 20.0)]
     assert place_bubbles(alone) == alone  # nobody in the way: nothing moves
 
