@@ -50,6 +50,7 @@ class FedActor(Actor):
         self.lines = 0
         self.concurrency = max(1, concurrency)
         self.judging: set[str] = set()  # petitions whose votes are with the herd; the rest of the line waits
+        self.line_start = 0  # every petition before this place in the log's order is judged or refunded
         self.told: dict[str, int] = {}  # the last place in line each waiting petitioner was told
         for name, fn in [("Petition", self.on_petition), ("Petitions", self.on_petitions), ("Info", self.on_info),
                          ("Herd-Done", self.on_vote), ("Herd-Failed", self.on_job_failed),
@@ -69,8 +70,12 @@ class FedActor(Actor):
                                     e["petition_min"], e["petition_max"])
 
     def backlog(self) -> list[str]:
-        """The King's line: every petition still to be judged, oldest first (it is in the log: a restart resumes it)."""
-        return [pid for pid in self.state.order if self.state.petitions[pid]["Status"] == "judging"]
+        """The King's line: every unjudged petition, oldest first, from the log (so a restart resumes it); scanned
+        from the oldest unjudged one on, since the history only grows."""
+        order, petitions = self.state.order, self.state.petitions
+        while self.line_start < len(order) and petitions[order[self.line_start]]["Status"] != "judging":
+            self.line_start += 1
+        return [pid for pid in order[self.line_start:] if petitions[pid]["Status"] == "judging"]
 
     async def record(self, entry: Message) -> None:
         await self.log.append(self.id, entry)
@@ -191,8 +196,8 @@ class FedActor(Actor):
             await self.verdict(pid)
 
     def thinking(self, pid: str, place: int) -> None:
-        self.bus.send(f"player:{self.state.petitions[pid]['Player']}", {
-            "Action": "NpcThinking", "Npc": self.king.id, "PetitionId": pid, "Position": place})
+        self.bus.send(f"player:{self.state.petitions[pid]['Player']}", {"Action": "NpcThinking", "Npc": self.king.id,
+                                                                         "PetitionId": pid, "Position": place})
 
     def jobs(self) -> list[tuple[NpcSpec, Any]]:
         if self.committee:
@@ -228,9 +233,8 @@ class FedActor(Actor):
         vote: dict[str, Any] = {"Action": "Vote", "Pid": pid, "Member": role, "ReceiptId": msg["ReceiptId"],
                                 "T": p["T"]}
         scores = msg.get("Scores")
-        if scores and set(scores) <= set("012345"):  # a scored vote: the likeliest grade, and the expected one
-            vote.update(Grade=int(max(scores, key=lambda g: (scores[g], -int(g)))),
-                        Expected=round(judge.expected_grade(scores), 3))
+        if scores and set(scores) <= set("012345"):  # a scored vote: the worker's answer ends with its grade
+            vote.update(Grade=int(msg["Text"].strip()[-1]), Expected=round(judge.expected_grade(scores), 3))
         else:
             found = GRADE.fullmatch(msg["Text"].strip())
             if found is None:
