@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.walkers import free_port, machine  # noqa: E402
-from server.scaffold import meadow_map, new_world, tile_ids  # noqa: E402
+from server.tools.scaffold import meadow_map, new_world, tile_ids  # noqa: E402
 
 
 def virtual_display() -> subprocess.Popen | None:

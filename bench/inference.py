@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import llama_cpp  # noqa: E402
 
-from npcs.engine import InferenceEngine, InferenceRequest  # noqa: E402
-from npcs.models import default_model_path  # noqa: E402
-from npcs.templates import PromptTemplate  # noqa: E402
-from server.db import Database  # noqa: E402
+from npcs.inference.engine import InferenceEngine, InferenceRequest  # noqa: E402
+from npcs.inference.models import default_model_path  # noqa: E402
+from npcs.inference.templates import PromptTemplate  # noqa: E402
+from server.core.db import Database  # noqa: E402
 
 STORY = PromptTemplate(id="bench-story@1", system="You are a storyteller llama of Llama Land.",
                        user="Tell a long story about {topic}.", max_tokens=128)

@@ -4,7 +4,7 @@ server (websockets, ledgers, log, the real model), for two judge configurations 
   baseline  the judge before this one: each member generates "grade=N" with the rubric template (fed-vote@1) on the
             shipped Q4_1 model; the median vote stands, capped at 1 for text that instructs the graders
   shipped   the default world: scored votes (fed-score@1, one forward pass) on the Q4_0 model, blended with the
-            world's graded examples and capped by code-side signals (npcs/judge.py)
+            world's graded examples and capped by code-side signals (npcs/actors/judge.py)
 
 For each: Spearman rank correlation of the final grade with the human label, mean grade per category, mean
 payout of injections against honest petitions, the share of injections graded >= 4, and verdict latency (idle,
@@ -41,18 +41,18 @@ from bench.petitions import bench_world, raw_baseline, row, until_idle  # noqa: 
 from bench.walkers import machine, pctl  # noqa: E402
 from client.net import GameClient  # noqa: E402
 from npcs import judge, policy  # noqa: E402
-from npcs.engine import InferenceConfig  # noqa: E402
-from npcs.models import SHIPPED_MODEL, cache_dir, default_model_path  # noqa: E402
+from npcs.inference.engine import InferenceConfig  # noqa: E402
+from npcs.inference.models import SHIPPED_MODEL, cache_dir, default_model_path  # noqa: E402
 from server.app import Server  # noqa: E402
-from server.session import SessionConfig  # noqa: E402
-from server.world import load_world  # noqa: E402
+from server.net.session import SessionConfig  # noqa: E402
+from server.world.maps import load_world  # noqa: E402
 
 UNIT = 10**12
 SET = tomllib.loads((ROOT / "bench" / "judge_set.toml").read_text())["petition"]
 CATEGORIES = ("generous", "creative", "plain", "demand", "insult", "nonsense", "injection")
 HONEST = ("generous", "creative", "plain")
 IDLE_TEXTS = [p["text"] for p in SET if p["category"] in HONEST]
-# The judge before this one capped the median vote at 1 for these (npcs/policy.py until this change).
+# The judge before this one capped the median vote at 1 for these (npcs/actors/policy.py until this change).
 BASELINE_INSTRUCTIONS = tuple(re.compile(p, re.IGNORECASE | re.MULTILINE) for p in (
     r"^\s*(system|assistant|user|developer)\s*[:>\]]", r"<\|[a-z_]+\|>|\[/?inst\]|<</?sys>>",
     r"\bgrade\s*[=:]\s*[0-5]|\"grade\"\s*:",

@@ -31,11 +31,11 @@ import llama_cpp  # noqa: E402
 
 from bench.walkers import machine, pctl  # noqa: E402
 from client.net import GameClient  # noqa: E402
-from npcs.engine import InferenceConfig  # noqa: E402
-from npcs.models import default_model_path  # noqa: E402
+from npcs.inference.engine import InferenceConfig  # noqa: E402
+from npcs.inference.models import default_model_path  # noqa: E402
 from server.app import Server  # noqa: E402
-from server.session import SessionConfig  # noqa: E402
-from server.world import load_world  # noqa: E402
+from server.net.session import SessionConfig  # noqa: E402
+from server.world.maps import load_world  # noqa: E402
 
 UNIT = 10**12
 HONEST = [

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import arcade
 
-from .login import LoginView
-from .netthread import NetThread
+from client.login import LoginView
+from client.netthread import NetThread
 
 DEFAULT_WORLD = Path(__file__).resolve().parents[1] / "worlds" / "llama-land"
 

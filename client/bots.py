@@ -13,9 +13,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from server.protocol import DIRECTIONS
+from server.core.protocol import DIRECTIONS
 
-from .net import GameClient, ServerError
+from client.net import GameClient, ServerError
 
 LINES = ["hello!", "nice day in the plaza", "anyone seen the King?", "llamas everywhere", "where is the Fed hall?"]
 

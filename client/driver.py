@@ -9,7 +9,7 @@ from typing import Callable
 import arcade
 import pyglet
 
-from .app import GameWindow
+from client.app import GameWindow
 
 
 def pump(window: GameWindow, seconds: float = 0.2, until: Callable[[], bool] | None = None) -> bool:

@@ -13,7 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from server import protocol
+from server.core import protocol
 
 
 class LocalServerError(Exception):

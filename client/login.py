@@ -7,8 +7,8 @@ from pathlib import Path
 import arcade
 from arcade.gui import UIFlatButton, UIManager
 
-from .netthread import NetThread
-from .widgets import SecretInput, SubmitInput, label, panel
+from client.netthread import NetThread
+from client.widgets import SecretInput, SubmitInput, label, panel
 
 MESSAGES = {
     "BAD_CREDENTIALS": "Wrong name or password.",
@@ -70,7 +70,7 @@ class LoginView(arcade.View):
             return
         result, self.pending = self.pending.result(), None
         if result["Ok"]:
-            from .play import PlayView
+            from client.play import PlayView
 
             self.window.show_view(PlayView(self.net, self.world_root, result["Name"]))
             return

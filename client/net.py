@@ -16,9 +16,9 @@ from typing import Any, Callable
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from server import protocol
+from server.core import protocol
 
-from .world_view import WorldView
+from client.world_view import WorldView
 
 Event = dict[str, Any]
 

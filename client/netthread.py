@@ -15,7 +15,7 @@ import queue
 import threading
 from typing import Any
 
-from .net import GameClient, ServerError
+from client.net import GameClient, ServerError
 
 Event = dict[str, Any]
 

@@ -2,7 +2,7 @@
 
 King: the petition form (the offering, from a quote), the verdict (grade, each committee vote, uniqueness, mood,
 payout, clamps) and your petition history. Joker: a topic and the herd's fee. Oracle: a question for a prophecy,
-and the High/Low bet, whose result is checked here against the commitment it was made under (npcs/fairness.py).
+and the High/Low bet, whose result is checked here against the commitment it was made under (npcs/actors/fairness.py).
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 import arcade
 from arcade.gui import UIFlatButton
 
-from npcs import fairness
+from npcs.actors import fairness
 
-from .widgets import SubmitInput, label, panel
+from client.widgets import SubmitInput, label, panel
 
 if TYPE_CHECKING:
-    from .play import PlayView
+    from client.play import PlayView
 
 UNIT = 10**12
 

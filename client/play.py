@@ -15,14 +15,14 @@ import arcade
 from arcade.gui import UIManager
 
 from npcs.wander import find_path
-from server.protocol import DIRECTIONS  # noqa: F401  (the names the server accepts)
+from server.core.protocol import DIRECTIONS  # noqa: F401  (the names the server accepts)
 
-from . import crowd
-from .chatbox import ChatBox
-from .netthread import NetThread
-from .panels import open_panel
-from .room_scene import TILE, RoomScene
-from .world_view import WorldView
+from client import crowd
+from client.chatbox import ChatBox
+from client.netthread import NetThread
+from client.panels import open_panel
+from client.room_scene import TILE, RoomScene
+from client.world_view import WorldView
 
 UNIT = 10**12
 STEPS = {"N": (0, -1), "S": (0, 1), "E": (1, 0), "W": (-1, 0)}

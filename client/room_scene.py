@@ -15,11 +15,11 @@ from typing import Any
 import arcade
 import pyglet
 
-from server.world import load_room
+from server.world.maps import load_room
 
-from . import crowd
-from .art import NPC_COLORS, WALK_FRAMES, llama_texture, player_color
-from .world_view import WorldView
+from client import crowd
+from client.art import NPC_COLORS, WALK_FRAMES, llama_texture, player_color
+from client.world_view import WorldView
 
 TILE = 32
 STRIDE_PX = 9  # pixels walked per leg frame

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .npcfile import NpcError, NpcSpec, load_npcs
-from .templates import PromptTemplate
-from .wander import Wanderer
+from npcs.npcfile import NpcError, NpcSpec, load_npcs
+from npcs.inference.templates import PromptTemplate
+from npcs.wander import Wanderer
 
 NPC_EID_BASE = 1_000_000  # NPC entity ids: far above the players' ids, which count up from 1 in each room
 ADDRESS = {"king": "fed", "oracle": "oracle:{id}", "joker": "npc:{id}", "wanderer": "npc:{id}"}

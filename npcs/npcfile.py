@@ -14,7 +14,7 @@
     ack = ["Give me a moment, {player}."]
     [economy]                           # this kind's numbers, checked against the ranges below
     offering = 1                        # amounts are in whole tokens, up to 12 decimals
-    [judge]                             # king only: how verdicts are reached (npcs/judge.py)
+    [judge]                             # king only: how verdicts are reached (npcs/actors/judge.py)
     examples = "judge/examples.toml"    # graded example petitions, relative to the world folder
     committee_weight = 0.35             # the committee's share of the grade; the examples have the rest
 
@@ -29,8 +29,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Callable
 
-from .judge import ExampleError, ExampleIndex, JudgeConfig, load_examples
-from .templates import PromptTemplate
+from npcs.actors.judge import ExampleError, ExampleIndex, JudgeConfig, load_examples
+from npcs.inference.templates import PromptTemplate
 
 UNIT = 10**12
 

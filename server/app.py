@@ -20,25 +20,25 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from npcs.cast import Cast, NpcPresence, load_cast
-from npcs.engine import InferenceConfig, InferenceEngine
-from npcs.fed import FedActor
-from npcs.herd import HerdActor
-from npcs.memory import NpcMemory
-from npcs.oracle import OracleActor
-from npcs.services import JokerActor, WandererActor
-from npcs.templates import load_templates, validate_grammar, TemplateError
+from npcs.inference.engine import InferenceConfig, InferenceEngine
+from npcs.actors.fed import FedActor
+from npcs.inference.herd import HerdActor
+from npcs.actors.memory import NpcMemory
+from npcs.actors.oracle import OracleActor
+from npcs.actors.services import JokerActor, WandererActor
+from npcs.inference.templates import load_templates, validate_grammar, TemplateError
 
-from . import protocol
-from .accounts import AccountsActor, hash_password
-from .admin import default_key_file, ensure_key
-from .actors import Actor, LocalBus, MailboxFull
-from .db import Database, PositionCheckpoint
-from .ledger import LLAMA_CAP, SERVICE_ACCOUNTS, TokenActor
-from .log import MessageLog
-from .metrics import Metrics
-from .room import RoomActor
-from .session import Connection, Lobby, SessionConfig, now_ms
-from .world import World
+from server.core import protocol
+from server.economy.accounts import AccountsActor, hash_password
+from server.economy.admin import default_key_file, ensure_key
+from server.core.actors import Actor, LocalBus, MailboxFull
+from server.core.db import Database, PositionCheckpoint
+from server.economy.ledger import LLAMA_CAP, SERVICE_ACCOUNTS, TokenActor
+from server.core.log import MessageLog
+from server.metrics import Metrics
+from server.world.room import RoomActor
+from server.net.session import Connection, Lobby, SessionConfig, now_ms
+from server.world.maps import World
 
 log = logging.getLogger("llama_land.server")
 
@@ -130,7 +130,7 @@ class Server:
             self.spawn(self._ticker(room))
         self.spawn(self._housekeeping())
         if self.watch_world:
-            from .reload import watch
+            from server.reload import watch
 
             self.spawn(watch(self))
         log.info("serving %s on %s (db %s)", self.world.name, self.url, self.db.engine.url.render_as_string(True))

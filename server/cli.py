@@ -14,8 +14,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from .db import DEFAULT_URL, BadDatabaseURL, Database
-from .log import LogCorrupt, replay_all
+from server.core.db import DEFAULT_URL, BadDatabaseURL, Database
+from server.core.log import LogCorrupt, replay_all
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_WORLD = Path(os.environ.get("LLAMA_LAND_WORLD", REPO / "worlds" / "llama-land"))
@@ -34,14 +34,14 @@ def raise_open_file_limit() -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from npcs.models import ModelError
+    from npcs.inference.models import ModelError
     from npcs.npcfile import NpcError
-    from npcs.templates import TemplateError
-    from npcs.worker import JobFailed
+    from npcs.inference.templates import TemplateError
+    from npcs.inference.worker import JobFailed
 
-    from .app import Server, tune_gc
-    from .session import SessionConfig
-    from .world import WorldError, load_world
+    from server.app import Server, tune_gc
+    from server.net.session import SessionConfig
+    from server.world.maps import WorldError, load_world
 
     try:
         world = load_world(args.world)
@@ -51,8 +51,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     raise_open_file_limit()
     inference = None
     if not args.no_inference:
-        from npcs.engine import InferenceConfig
-        from npcs.models import default_model_path
+        from npcs.inference.engine import InferenceConfig
+        from npcs.inference.models import default_model_path
 
         inference = InferenceConfig(model_path=str(args.model or world.model or default_model_path()),
                                     workers=args.inference_workers, threads=args.inference_threads)
@@ -136,7 +136,7 @@ def cmd_bot(args: argparse.Namespace) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> None:
-    from npcs import models
+    from npcs.inference import models
 
     if args.action == "install":
         try:
@@ -154,7 +154,7 @@ def cmd_models(args: argparse.Namespace) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> None:
-    from npcs.receipts import verify
+    from npcs.inference.receipts import verify
 
     try:
         db = Database(args.db)
@@ -169,7 +169,7 @@ def cmd_verify(args: argparse.Namespace) -> None:
 def cmd_admin(args: argparse.Namespace) -> None:
     from client.net import GameClient, ServerError
 
-    from .admin import base_units, default_key_file
+    from server.economy.admin import base_units, default_key_file
 
     try:
         amount = base_units(args.amount)
@@ -215,7 +215,7 @@ def cmd_play(args: argparse.Namespace) -> None:
         return
     from client.local import LocalServer, LocalServerError, world_served_at
 
-    from .world import WorldError, load_world
+    from server.world.maps import WorldError, load_world
 
     world_path = (args.world or DEFAULT_WORLD).resolve()
     try:
@@ -241,7 +241,7 @@ def cmd_play(args: argparse.Namespace) -> None:
 
 def cmd_world(args: argparse.Namespace) -> None:
     if args.world_command == "new":
-        from .scaffold import new_world
+        from server.tools.scaffold import new_world
 
         try:
             folder = new_world(Path(args.name))
@@ -250,7 +250,7 @@ def cmd_world(args: argparse.Namespace) -> None:
         print(f"made {folder}/ (one room, one wandering llama); try it:\n"
               f"  llama-land world check {folder}\n  llama-land serve --world {folder} --db sqlite:///{folder.name}.db")
         return
-    from .worldcheck import check_world
+    from server.tools.worldcheck import check_world
 
     problems = check_world(args.path)
     for problem in problems:

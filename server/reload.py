@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 
 from npcs.cast import load_cast
 from npcs.npcfile import NpcError
-from npcs.services import NpcActor
-from npcs.templates import TemplateError, load_templates
+from npcs.actors.services import NpcActor
+from npcs.inference.templates import TemplateError, load_templates
 
-from .world import WorldError, load_world
+from server.world.maps import WorldError, load_world
 
 if TYPE_CHECKING:
-    from .app import Server
+    from server.app import Server
 
 log = logging.getLogger("llama_land.reload")
 
@@ -140,6 +140,6 @@ async def watch(server: "Server", every: float = 1.0) -> None:
 
 
 def _now() -> int:
-    from .session import now_ms
+    from server.net.session import now_ms
 
     return now_ms()

@@ -10,9 +10,9 @@ import pytest
 
 from client.net import GameClient
 from server.app import Server
-from server.db import Database
-from server.session import SessionConfig
-from server.world import load_world
+from server.core.db import Database
+from server.net.session import SessionConfig
+from server.world.maps import load_world
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_WORLD = ROOT / "tests" / "worlds" / "two-rooms"

@@ -8,11 +8,11 @@ import msgpack
 from sqlmodel import select
 
 from client.net import GameClient
-from npcs.engine import InferenceConfig
-from npcs.models import default_model_path
+from npcs.inference.engine import InferenceConfig
+from npcs.inference.models import default_model_path
 from server.app import Server
-from server.db import LogRecord
-from server.world import load_world
+from server.core.db import LogRecord
+from server.world.maps import load_world
 
 from conftest import FAST, ROOT, near_npc, through
 

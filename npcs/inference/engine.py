@@ -1,0 +1,214 @@
+"""The inference engine: a pool of supervised worker processes behind one bounded priority queue.
+
+Every worker holds the same model (one copy per worker process, shared by every NPC: memory does not grow with
+NPCs). A job waits in the queue, runs on the next free worker, and comes back with a receipt that is stored
+before the caller sees the answer. A crashed worker is restarted and its job tried once more; a job that times
+out or fails twice fails for its caller, who refunds whoever paid (the herd's job).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from server.core.db import Database
+
+from npcs.inference.models import check_model
+from npcs.inference.receipts import make_receipt, seed_for
+from npcs.inference.templates import PromptTemplate
+from npcs.inference.worker import JobFailed, WorkerCrashed, WorkerProcess
+
+log = logging.getLogger("llama_land.engine")
+
+
+class QueueFull(JobFailed):
+    pass
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """How a server runs inference. Size workers x threads to the cores the game loop leaves free: llama.cpp's
+    threads spin, and two processes that each claim every core slow each other down catastrophically."""
+
+    model_path: str
+    workers: int = 1
+    threads: int = 1
+    n_ctx: int = 2048
+    queue_size: int = 64
+    timeout: float = 30.0
+
+
+@dataclass
+class InferenceRequest:
+    template: PromptTemplate
+    values: dict[str, Any]
+    requester: str
+    request_id: str  # the message id of the request that caused it: the seed derives from it
+    persona: str | None = None
+    priority: int = 10  # lower runs first
+
+
+@dataclass
+class Inference:
+    text: str
+    receipt_id: str
+    n_prompt: int
+    n_output: int
+    queue_ms: float
+    ttft_ms: float
+    gen_ms: float
+    reused_tokens: int
+    scores: dict[str, float] | None = None  # a scored answer: each choice's logit
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.n_output / (self.gen_ms / 1000) if self.gen_ms > 0 else 0.0
+
+
+@dataclass(order=True)
+class _Queued:
+    priority: int
+    seq: int
+    request: InferenceRequest = field(compare=False)
+    job: dict[str, Any] = field(compare=False)
+    future: asyncio.Future = field(compare=False)
+    queued_at: float = field(compare=False)
+
+
+@dataclass
+class EngineStats:
+    jobs: int = 0
+    failed: int = 0
+    retried: int = 0
+    queue_ms_sum: float = 0.0
+    ttft_ms_sum: float = 0.0
+    tokens_out: int = 0
+    gen_ms_sum: float = 0.0
+    scored: int = 0  # jobs answered by scoring their choices (no tokens generated)
+
+
+class InferenceEngine:
+    def __init__(self, model_path: str, db: Database, workers: int = 1, threads: int = 1, n_ctx: int = 2048,
+                 queue_size: int = 64, timeout: float = 30.0):
+        self.model_path = str(model_path)
+        self.model_sha256 = check_model(model_path)  # a clear start-up error names the path and expected hash
+        self.db = db
+        self.timeout = timeout
+        self.queue: asyncio.PriorityQueue[_Queued] = asyncio.PriorityQueue(queue_size)
+        self.workers = [WorkerProcess(self.model_path, threads, n_ctx, name=f"w{i}") for i in range(workers)]
+        self.stats = EngineStats()
+        self._seq = itertools.count()
+        self._tasks: list[asyncio.Task] = []
+        self.on_dequeue: Callable[[], None] | None = None  # called whenever a job leaves the queue for a worker
+
+    async def start(self) -> None:
+        await asyncio.gather(*(w.start() for w in self.workers))
+        self._tasks = [asyncio.get_running_loop().create_task(self._serve(w)) for w in self.workers]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        while not self.queue.empty():  # queued jobs fail now; their callers refund
+            item = self.queue.get_nowait()
+            if not item.future.done():
+                item.future.set_exception(JobFailed("SHUTDOWN", "the server is shutting down"))
+        await asyncio.gather(*(w.stop() for w in self.workers))
+
+    def position(self, request_id: str) -> int | None:
+        """1-based place in the queue of a waiting request (None once it runs)."""
+        waiting = sorted(self.queue._queue)  # type: ignore[attr-defined]
+        return next((i + 1 for i, q in enumerate(waiting) if q.request.request_id == request_id), None)
+
+    async def infer(self, request: InferenceRequest) -> Inference:
+        future, _ = self.submit(request)
+        return await future
+
+    def submit(self, request: InferenceRequest) -> tuple[asyncio.Future, int]:
+        """Queue a request; returns the future of its Inference and its 1-based place in the queue."""
+        t = request.template
+        job = {"messages": t.messages(**request.values), "max_tokens": t.max_tokens, "temperature": t.temperature,
+               "top_k": t.top_k, "top_p": t.top_p, "seed": seed_for(request.request_id), "grammar": t.grammar,
+               "persona": request.persona, "id": request.request_id, "answer_prefix": t.answer_prefix,
+               "user_head": t.user_head}
+        if t.choices:
+            job.update(mode="score", choices=list(t.choices))
+        future = asyncio.get_running_loop().create_future()
+        try:
+            self.queue.put_nowait(_Queued(request.priority, next(self._seq), request, job, future, time.perf_counter()))
+        except asyncio.QueueFull:
+            raise QueueFull("QUEUE_FULL", f"the inference queue is full ({self.queue.maxsize} waiting)") from None
+        return future, self.position(request.request_id) or 1
+
+    @property
+    def busy_workers(self) -> int:
+        return sum(1 for w in self.workers if w.busy)
+
+    async def _serve(self, worker: WorkerProcess) -> None:
+        while True:
+            item = await self.queue.get()
+            if self.on_dequeue is not None:
+                self.on_dequeue()
+            if item.future.done():  # the caller gave up
+                continue
+            queue_ms = (time.perf_counter() - item.queued_at) * 1000
+            try:
+                result = await self._run(worker, item.job)
+            except asyncio.CancelledError:  # shutting down mid-job: the caller must hear, to refund
+                if not item.future.done():
+                    item.future.set_exception(JobFailed("SHUTDOWN", "the server is shutting down"))
+                raise
+            except JobFailed as exc:
+                self.stats.failed += 1
+                if not item.future.done():
+                    item.future.set_exception(exc)
+                continue
+            if item.job["grammar"] and result["finish"] != "stop":
+                # A constrained answer cut off by max_tokens ("grade=" without its digit) is not an answer.
+                self.stats.failed += 1
+                if not item.future.done():
+                    item.future.set_exception(JobFailed(
+                        "INVALID_OUTPUT", f"the answer did not complete its grammar within {item.job['max_tokens']} "
+                                          f"tokens: {result['text']!r}"))
+                continue
+            try:
+                receipt = make_receipt(item.job, result, requester=item.request.requester,
+                                       request_id=item.request.request_id, template_id=item.request.template.id,
+                                       model_path=self.model_path, model_sha256=self.model_sha256, queue_ms=queue_ms)
+                await self.db.submit(lambda session, r=receipt: session.add(r))
+            except Exception as exc:  # a bug: fail this job, keep serving
+                log.exception("inference job %s failed", item.job["id"])
+                self.stats.failed += 1
+                if not item.future.done():
+                    item.future.set_exception(JobFailed("INFERENCE_FAILED", str(exc)))
+                continue
+            s = self.stats
+            s.jobs += 1
+            s.queue_ms_sum += queue_ms
+            s.ttft_ms_sum += result["ttft_ms"]
+            if "scores" in result:  # scored: one forward pass, nothing generated (tokens/s counts generation)
+                s.scored += 1
+                log.info("job %s: queue %.0f ms, prompt %d tok (%d reused) scored in %.0f ms", item.job["id"],
+                         queue_ms, len(result["prompt_tokens"]), result["reused_tokens"], result["ttft_ms"])
+            else:
+                s.tokens_out += len(result["output_tokens"])
+                s.gen_ms_sum += result["gen_ms"]
+                log.info("job %s: queue %.0f ms, prompt %d tok in %.0f ms, %d tok at %.0f tok/s", item.job["id"],
+                         queue_ms, len(result["prompt_tokens"]), result["ttft_ms"], len(result["output_tokens"]),
+                         len(result["output_tokens"]) / max(1e-9, result["gen_ms"] / 1000))
+            if not item.future.done():
+                item.future.set_result(Inference(result["text"], receipt.id, receipt.n_prompt, receipt.n_output,
+                                                 queue_ms, result["ttft_ms"], result["gen_ms"], result["reused_tokens"],
+                                                 result.get("scores")))
+
+    async def _run(self, worker: WorkerProcess, job: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return await worker.run(job, self.timeout)
+        except WorkerCrashed:
+            self.stats.retried += 1  # the worker restarts on the next run; try once more
+            log.warning("worker %s crashed on %s; retrying once", worker.name, job["id"])
+            return await worker.run(job, self.timeout)

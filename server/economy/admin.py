@@ -1,0 +1,100 @@
+"""Operator requests over the game port: `llama-land admin credit NAME AMOUNT --token wAR` and
+`llama-land admin withdraw ACCOUNT AMOUNT --to NAME --token LLAMA` (out of a world account such as the Oracle's pool).
+
+Only from a loopback address, and only with the admin key that the server keeps in a file readable by the
+operator alone (next to the SQLite database, or where --admin-key-file says). Credits are mints by "operator":
+the wAR ledger allows them; the LLAMA ledger refuses them, because only the Fed mints LLAMA.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import os
+import secrets
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import make_url
+
+from server.economy.ledger import DECIMALS, TOKENS
+from server.core.protocol import Code, ProtocolError, response
+
+if TYPE_CHECKING:
+    from server.net.session import Connection
+
+
+def default_key_file(db_url: str) -> Path:
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(url.database + ".admin-key")
+    return Path("llama-land.admin-key")
+
+
+def ensure_key(path: Path) -> str:
+    """The admin key, made (readable by its owner only) on first start."""
+    if not path.is_file():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip()
+
+
+def base_units(amount: str) -> int:
+    """'2.5' wAR -> 2500000000000 base units; at most 12 decimals, more than zero."""
+    try:
+        value = Decimal(amount) * 10**DECIMALS
+    except InvalidOperation:
+        raise ValueError(f"not an amount: {amount!r}") from None
+    if value <= 0 or value != value.to_integral_value():
+        raise ValueError(f"an amount is more than 0 with at most {DECIMALS} decimals, got {amount!r}")
+    return int(value)
+
+
+def _loopback(conn: "Connection") -> bool:
+    host = (conn.ws.remote_address or ("",))[0]
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def handle(conn: "Connection", msg: dict[str, Any], now: int) -> None:
+    ref = msg.get("Id")
+    if not _loopback(conn) or not hmac.compare_digest(msg["Key"].encode(), conn.server.admin_key.encode()):
+        raise ProtocolError(Code.FORBIDDEN, "admin requests need the admin key, from this machine", ref)
+    token = msg.get("Token") or "wAR"
+    if token not in TOKENS:
+        raise ProtocolError(Code.BAD_REQUEST, f"Token must be one of {', '.join(TOKENS)}", ref)
+    name = await _account(conn, msg["Name"] if msg["Action"] == "AdminCredit" else msg["To"], ref)
+    if msg["Action"] == "AdminWithdraw":
+        await _withdraw(conn, msg, token, name, now)
+        return
+    done = await conn.server.bus.call(f"token:{token}", {"Action": "Mint", "To": name, "Amount": msg["Amount"],
+                                                         "By": "operator", "Memo": "admin credit", "T": now})
+    if done["Action"] == "Error":
+        raise ProtocolError(done["Code"], done["Message"], ref)
+    conn.send(response(msg, Name=name, Token=token, Amount=msg["Amount"], Balance=done["Balance"]))
+
+
+async def _account(conn: "Connection", name: str, ref: str | None) -> str:
+    known = await conn.server.bus.call("accounts", {"Action": "Lookup", "Player": name})
+    if known["Account"] is None:
+        raise ProtocolError(Code.UNKNOWN_ACCOUNT, f"no account {name!r}", ref)
+    return known["Account"]["Name"]
+
+
+async def _withdraw(conn: "Connection", msg: dict[str, Any], token: str, to: str, now: int) -> None:
+    """Move tokens out of a world account (the Oracle's pool, the Fed's offerings) to a player: the operator's
+    alone, and never out of a player's account."""
+    ref, source = msg.get("Id"), msg["From"]
+    if source not in conn.server.service_accounts:
+        raise ProtocolError(Code.FORBIDDEN, f"{source!r} is not a world account "
+                                            f"({', '.join(sorted(conn.server.service_accounts))})", ref)
+    done = await conn.server.bus.call(f"token:{token}", {"Action": "Transfer", "From": source, "To": to,
+                                                         "Amount": msg["Amount"], "Tags": {"X-Reason": "withdraw"},
+                                                         "T": now})
+    if done["Action"] == "Error":
+        raise ProtocolError(done["Code"], done["Message"], ref)
+    conn.send(response(msg, From=source, To=to, Token=token, Amount=msg["Amount"], Balance=done["Balance"]))

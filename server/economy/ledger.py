@@ -1,0 +1,206 @@
+"""Token ledgers: integer balances and escrow, one logged actor per token (`token:wAR`, later `token:LLAMA`).
+
+Amounts are integers in base units (12 decimals: 1 wAR = 10**12). Every change is validated by `refusal()` (pure)
+before it is logged, and applied by `TokenState` (a reducer), so a replay rebuilds the same balances and the
+invariant balances + escrow = supply holds after every entry. Escrow is how paid services work: a Hold takes
+the fee from the payer, and exactly one of Settle (to the service) or Refund (to the payer) closes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.core.actors import Actor, Bus, Message, action
+from server.core.log import MessageLog
+from server.core.state import ActorState
+
+DECIMALS = 12
+UNIT = 10**DECIMALS
+LLAMA_CAP = 11_111_111 * UNIT  # the reference system's total supply cap
+TOKENS = ("wAR", "LLAMA")
+SERVICE_ACCOUNTS = frozenset({"herd", "fed"})  # accounts that belong to the world, not to a player (NPCs add theirs)
+
+
+class TokenState(ActorState):
+    kind = "token"
+
+    def __init__(self) -> None:
+        self.config: dict[str, Any] = {}  # {"Cap": int | None, "Minters": [...]}, from the logged Configure
+        self.balances: dict[str, int] = {}
+        self.escrow: dict[str, dict[str, Any]] = {}  # id -> {"Payer", "Amount", "For"}
+        self.supply = 0
+        self.allowances: dict[str, int] = {}  # accounts that received their starting allowance
+        self.refs: dict[str, int] = {}  # Ref -> amount: a mint or transfer with a Ref happens at most once
+
+    def balance(self, account: str) -> int:
+        return self.balances.get(account, 0)
+
+    def _add(self, account: str, amount: int) -> None:
+        self.balances[account] = self.balances.get(account, 0) + amount
+
+    def on_Configure(self, msg: Message) -> None:
+        self.config = {"Cap": msg["Cap"], "Minters": list(msg["Minters"])}
+
+    def on_Allowance(self, msg: Message) -> None:
+        self.allowances[msg["To"]] = msg["Amount"]
+        self._add(msg["To"], msg["Amount"])
+        self.supply += msg["Amount"]
+
+    def _ref(self, msg: Message) -> None:
+        if msg.get("Ref"):
+            self.refs[msg["Ref"]] = msg["Amount"]
+
+    def on_Mint(self, msg: Message) -> None:
+        self._ref(msg)
+        self._add(msg["To"], msg["Amount"])
+        self.supply += msg["Amount"]
+
+    def on_Transfer(self, msg: Message) -> None:
+        self._ref(msg)
+        self._add(msg["From"], -msg["Amount"])
+        self._add(msg["To"], msg["Amount"])
+
+    def on_Hold(self, msg: Message) -> None:
+        self._add(msg["From"], -msg["Amount"])
+        self.escrow[msg["Escrow"]] = {"Payer": msg["From"], "Amount": msg["Amount"], "For": msg["For"]}
+
+    def on_Settle(self, msg: Message) -> None:
+        held = self.escrow.pop(msg["Escrow"])
+        self._add(msg["To"], held["Amount"])
+
+    def on_Refund(self, msg: Message) -> None:
+        held = self.escrow.pop(msg["Escrow"])
+        self._add(held["Payer"], held["Amount"])
+
+    def consistent(self) -> bool:
+        return sum(self.balances.values()) + sum(e["Amount"] for e in self.escrow.values()) == self.supply
+
+
+def refusal(state: TokenState, msg: Message) -> tuple[str, str] | None:
+    """Why msg may not be applied, as (code, message); None if it may."""
+    kind = msg["Action"]
+    amount = msg.get("Amount")
+    if kind in ("Mint", "Transfer", "Hold", "Allowance"):
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+            return "BAD_AMOUNT", f"an amount is a positive whole number of base units, got {amount!r}"
+    if kind in ("Mint", "Allowance"):
+        minter = "allowance" if kind == "Allowance" else msg.get("By")
+        if minter not in state.config.get("Minters", ()):
+            return "NOT_A_MINTER", f"{minter!r} may not mint this token"
+        cap = state.config.get("Cap")
+        if cap is not None and state.supply + amount > cap:
+            return "CAP_EXCEEDED", f"minting {amount} would pass the supply cap of {cap} (supply {state.supply})"
+    if kind in ("Mint", "Transfer") and msg.get("Ref") and msg["Ref"] in state.refs:
+        # Services retry after a crash with the same Ref: the second attempt must not pay again.
+        return "DUPLICATE_REF", f"{kind.lower()} {msg['Ref']} has already been done"
+    if kind == "Allowance" and msg["To"] in state.allowances:
+        return "ALREADY_GRANTED", f"{msg['To']} has had the starting allowance"
+    if kind in ("Transfer", "Hold") and state.balance(msg["From"]) < amount:
+        return "INSUFFICIENT_FUNDS", (f"{msg['From']} has {state.balance(msg['From'])} base units, "
+                                      f"needs {amount}")
+    if kind == "Hold" and msg["Escrow"] in state.escrow:
+        return "DUPLICATE_ESCROW", f"escrow {msg['Escrow']} is already open"
+    if kind in ("Settle", "Refund") and msg["Escrow"] not in state.escrow:
+        return "UNKNOWN_ESCROW", f"escrow {msg['Escrow']} is not open (already settled or refunded?)"
+    return None
+
+
+LOGGED = {"Mint": ("To", "Amount", "By", "Memo", "Ref"), "Allowance": ("To", "Amount"),
+          "Transfer": ("From", "To", "Amount", "Tags", "Ref"),
+          "Hold": ("Escrow", "From", "Amount", "For"), "Settle": ("Escrow", "To"), "Refund": ("Escrow", "Reason")}
+
+
+# Who is told about each change, and how: (account field, notice, counterparty field, reason).
+NOTICES = {
+    "Mint": [("To", "Credit-Notice", None, "mint")],
+    "Allowance": [("To", "Credit-Notice", None, "allowance")],
+    "Transfer": [("From", "Debit-Notice", "To", "transfer"), ("To", "Credit-Notice", "From", "transfer")],
+    "Hold": [("From", "Debit-Notice", None, "escrow")],
+}
+
+
+class TokenActor(Actor):
+    """One token's ledger. Requests carry ReplyTo; the answer is the new state of what changed, or an Error.
+    Every balance change also sends the account a Debit-Notice or Credit-Notice (with a transfer's X- tags)."""
+
+    def __init__(self, ticker: str, bus: Bus, log: MessageLog, cap: int | None = None,
+                 minters: tuple[str, ...] = ()):
+        super().__init__(f"token:{ticker}")
+        self.ticker = ticker
+        self.bus, self.log = bus, log
+        self.wanted = {"Cap": cap, "Minters": list(minters)}
+        self.state: TokenState = log.load(self.id)  # type: ignore[assignment]
+        for kind in LOGGED:
+            self.handle(kind.lower(), action(kind), self.on_change)
+        for name, fn in [("Balance", self.on_balance), ("Balances", self.on_balances),
+                         ("Total-Supply", self.on_total_supply), ("Info", self.on_info),
+                         ("Escrows", self.on_escrows)]:
+            self.handle(name.lower(), action(name), fn)
+
+    async def open(self, t: int) -> None:
+        """Record the cap and the minters this ledger runs under (once, and whenever they change)."""
+        if self.state.config != self.wanted:
+            await self.record({"Action": "Configure", **self.wanted, "T": t})
+
+    async def record(self, entry: Message) -> None:
+        await self.log.append(self.id, entry)
+        self.state.apply(entry)
+        if self.log.snapshot_due(self.id):
+            self.log.snapshot(self.id, self.state)
+
+    async def on_change(self, msg: Message) -> None:
+        no = refusal(self.state, msg)
+        if no is not None:
+            self.bus.send(msg["ReplyTo"], {"Action": "Error", "Code": no[0], "Message": no[1]})
+            return
+        held = self.state.escrow.get(msg.get("Escrow", ""), {})
+        entry = {"Action": msg["Action"], **{k: msg.get(k) for k in LOGGED[msg["Action"]]}, "T": msg["T"]}
+        await self.record(entry)
+        account = msg.get("From") or msg.get("To")
+        self.bus.send(msg["ReplyTo"], {"Action": f"{msg['Action']}-Done", "Token": self.ticker,
+                                       "Balance": self.state.balance(account) if account else None})
+        for field, notice, other, reason in NOTICES.get(msg["Action"], []):
+            self.notify(msg[field], notice, msg["Amount"], reason, entry, other and msg[other])
+        if msg["Action"] == "Settle":
+            self.notify(msg["To"], "Credit-Notice", held["Amount"], "settle", entry, held["Payer"])
+        elif msg["Action"] == "Refund":
+            self.notify(held["Payer"], "Credit-Notice", held["Amount"], "refund", entry, None)
+
+    def notify(self, account: str, notice: str, quantity: int, reason: str, entry: Message, other: str | None) -> None:
+        """Tell an account's owner: a player's connection, or a service actor of that name. Offline: nothing
+        to tell (the balance is there at the next login)."""
+        to = f"player:{account}" if self.bus.lookup(f"player:{account}") is not None else account
+        if self.bus.lookup(to) is None:
+            return
+        msg = {"Action": notice, "Token": self.ticker, "Quantity": quantity, "Balance": self.state.balance(account),
+               "Reason": reason, "T": entry["T"]}
+        if other:
+            msg["Recipient" if notice == "Debit-Notice" else "Sender"] = other
+        if entry.get("Tags"):
+            msg["Tags"] = entry["Tags"]
+        self.bus.send(to, msg)
+
+    def on_balance(self, msg: Message) -> None:
+        self.bus.send(msg["ReplyTo"], {"Action": "Balance-Done", "Token": self.ticker,
+                                       "Account": msg["Account"], "Balance": self.state.balance(msg["Account"])})
+
+    def on_balances(self, msg: Message) -> None:
+        self.bus.send(msg["ReplyTo"], {"Action": "Balances-Done", "Token": self.ticker,
+                                       "Balances": {k: v for k, v in sorted(self.state.balances.items()) if v}})
+
+    def on_total_supply(self, msg: Message) -> None:
+        self.bus.send(msg["ReplyTo"], {"Action": "Total-Supply-Done", "Token": self.ticker,
+                                       "TotalSupply": self.state.supply, "Cap": self.state.config.get("Cap")})
+
+    def on_info(self, msg: Message) -> None:
+        s = self.state
+        self.bus.send(msg["ReplyTo"], {
+            "Action": "Info-Done", "Token": self.ticker, "Denomination": DECIMALS, "TotalSupply": s.supply,
+            "Cap": s.config.get("Cap"), "Holders": sum(1 for v in s.balances.values() if v),
+            "InEscrow": sum(e["Amount"] for e in s.escrow.values()),
+        })
+
+    def on_escrows(self, msg: Message) -> None:
+        prefix = msg.get("Prefix", "")
+        self.bus.send(msg["ReplyTo"], {"Action": "Escrows-Done", "Token": self.ticker,
+                                       "Escrows": {k: v for k, v in self.state.escrow.items() if k.startswith(prefix)}})

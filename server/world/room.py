@@ -1,0 +1,343 @@
+"""RoomActor: one room of the world, its whole lifecycle in one class (in the spirit of a Colyseus Room).
+
+open     -> rebuild logged state, record the map it serves, clear avatars a crash left behind
+Enter    -> a player arrives (login, resume, portal): logged Join, RoomJoined to the player
+Move     -> soft state: rules.walk, then the interest grid; portals hand the player to another room
+Chat     -> logged, then delivered to the room or to those nearby; Whisper -> logged, to one player anywhere
+Tick     -> one frame per interest cell to the players in it
+Leave    -> logged, position checkpointed
+Reload   -> a changed map or cast swapped in under connected players (`serve --reload`)
+NPCs     -> they stand (or wander) here as entities; requests for them (Petition, Joke, …) are checked for reach
+            and forwarded; NpcSay is an NPC speaking, logged like any chat line but marked with the NPC's id
+Messages from players carry a server-stamped `Player` and `T`; nothing here trusts a name sent by a client.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from server.core.actors import Actor, Bus, MailboxFull, Message, action
+from server.core.db import ChatLine, Database, upsert_positions
+from server.world.interest import InterestGrid
+from server.core.log import MessageLog
+from server.core.protocol import Code, error, response
+from server.world.rules import Refused, Walker, clean_chat, near, walk
+from server.core.state import RoomState
+from server.world.maps import RoomMap, Rules, World
+
+if TYPE_CHECKING:
+    from npcs.cast import NpcPresence
+
+# Which kind of NPC serves each request; Quote asks by service.
+NPC_ACTIONS = {"Petition": "king", "Joke": "joker", "Prophecy": "oracle", "HighLow": "oracle", "OracleInfo": "oracle",
+               "Quote": None}
+QUOTE_SERVICES = {"petition": "king", "joke": "joker", "prophecy": "oracle"}
+ASK_FROM_ANYWHERE = {"OracleInfo", "Quote"}  # the rest need the player within the NPC's reach
+
+
+@dataclass
+class Avatar:
+    name: str
+    eid: int
+    walker: Walker
+    moved: bool = False  # since the last checkpoint
+
+
+def player_id(name: str) -> str:
+    return f"player:{name}"
+
+
+def nearest_walkable(room: RoomMap, x: int, y: int) -> tuple[int, int]:
+    """(x, y) if a player may stand there, else the closest tile where one may (breadth first over the map)."""
+    x, y = min(max(x, 0), room.width - 1), min(max(y, 0), room.height - 1)
+    seen, todo = {(x, y)}, deque([(x, y)])
+    while todo:
+        cx, cy = todo.popleft()
+        if room.walkable(cx, cy) and (cx, cy) not in room.portal_at:
+            return cx, cy
+        for nx, ny in ((cx + 1, cy), (cx - 1, cy), (cx, cy + 1), (cx, cy - 1)):
+            if 0 <= nx < room.width and 0 <= ny < room.height and (nx, ny) not in seen:
+                seen.add((nx, ny))
+                todo.append((nx, ny))
+    return room.spawn_tile("default", f"{x}:{y}")
+
+
+class RoomActor(Actor):
+    def __init__(self, world: World, room: RoomMap, bus: Bus, log: MessageLog, db: Database, metrics: Any,
+                 npcs: "list[NpcPresence] | None" = None):
+        super().__init__(f"room:{room.name}")
+        self.world, self.room, self.rules = world, room, world.rules
+        self.bus, self.log, self.db, self.metrics = bus, log, db, metrics
+        self.state: RoomState = log.load(self.id)  # type: ignore[assignment]
+        self.grid = InterestGrid(room.width, room.height, self.rules.cell, self.rules.view_radius)
+        self.avatars: dict[str, Avatar] = {}
+        self.by_eid: dict[int, str] = {}
+        self.tick_no = 0
+        self.npcs = {n.spec.id: n for n in npcs or []}
+        self.wanderers = [n for n in self.npcs.values() if n.wanderer is not None]
+        for name, match, fn in [
+            ("enter", action("Enter"), self.on_enter),
+            ("leave", action("Leave"), self.on_leave),
+            ("move", action("Move"), self.on_move),
+            ("chat", action("Chat"), self.on_chat),
+            ("whisper", action("Whisper"), self.on_whisper),
+            ("who", action("Who"), self.on_who),
+            ("tick", action("Tick"), self.on_tick),
+            ("checkpoint", action("Checkpoint"), self.on_checkpoint),
+            ("npc-say", action("NpcSay"), self.on_npc_say),
+            ("reload", action("Reload"), self.on_reload),
+            *((f"npc-{a.lower()}", action(a), self.on_npc_request) for a in NPC_ACTIONS),
+        ]:
+            self.handle(name, match, fn)
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+
+    async def open(self, t: int) -> None:
+        """Before any player arrives: record the map this room serves and clear avatars left by a crash."""
+        config = {"HistoryLen": self.rules.chat_history, "MapSha": self.room.sha256}
+        if self.state.config != config:
+            await self.record({"Action": "Configure", **config, "T": t})
+        for name in sorted(self.state.members):
+            await self.record({"Action": "Leave", "Player": name, "Reason": "restart", "T": t})
+        for npc in self.npcs.values():  # an NPC's entity id maps to no connection: ticks about it, none to it
+            self.grid.add(npc.eid, npc.spec.name, npc.x, npc.y)
+            self.by_eid[npc.eid] = f"entity:{npc.spec.id}"
+
+    async def record(self, entry: Message, rows: list[Any] | None = None) -> None:
+        """Log first, then change state: whatever anyone is told next is already durable."""
+        await self.log.append(self.id, entry, rows or [])
+        self.state.apply(entry)
+        if self.log.snapshot_due(self.id):
+            self.log.snapshot(self.id, self.state)
+
+    async def on_enter(self, msg: Message) -> None:
+        name = msg["Player"]
+        if name in self.avatars:  # a resumed or replaced connection: same avatar, fresh picture
+            self.send_joined(self.avatars[name])
+            self.grid.refresh(self.avatars[name].eid)
+            return
+        x, y = msg.get("X"), msg.get("Y")
+        if x is None or y is None or not self.room.walkable(x, y) or (x, y) in self.room.portal_at:
+            x, y = self.room.spawn_tile(msg.get("Spawn") or "default", f"{name}:{msg['T']}")
+        await self.record({"Action": "Join", "Player": name, "X": x, "Y": y, "Via": msg.get("Via", "login"), "T": msg["T"]})
+        avatar = Avatar(name, self.state.members[name], Walker.standing(x, y, msg["T"], self.rules), moved=True)
+        self.avatars[name] = avatar
+        self.by_eid[avatar.eid] = player_id(name)
+        self.grid.add(avatar.eid, name, x, y)
+        self.send_joined(avatar)
+
+    def send_joined(self, avatar: Avatar) -> None:
+        w = avatar.walker
+        self.bus.send(player_id(avatar.name), {
+            "Action": "RoomJoined", "Room": self.room.name, "World": self.world.name,
+            "Map": self.room.path.relative_to(self.world.root).as_posix(), "Width": self.room.width,
+            "Height": self.room.height, "TileSize": self.room.tile_size, "You": avatar.eid, "X": w.x, "Y": w.y,
+            "Chat": [list(line) for line in self.state.history],
+            "Rules": {"TickHz": self.rules.tick_hz, "Speed": self.rules.speed, "NearRadius": self.rules.near_radius,
+                      "ChatMax": self.rules.chat_max, "Cell": self.rules.cell},
+            "Npcs": [npc.describe() for npc in self.npcs.values()],
+        })
+
+    async def on_leave(self, msg: Message) -> None:
+        avatar = self.avatars.pop(msg["Player"], None)
+        if avatar is None:
+            return
+        await self.record({"Action": "Leave", "Player": avatar.name, "Reason": msg.get("Reason", "logout"), "T": msg["T"]})
+        self.by_eid.pop(avatar.eid, None)
+        self.grid.remove(avatar.eid)
+        if msg.get("Reason") != "portal":
+            self.checkpoint([avatar], msg["T"])
+
+    async def on_reload(self, msg: Message) -> None:
+        """A designer changed this room's map or NPCs (`serve --reload`): swap them in under the players, who stay
+        connected and in place — or, if their tile is now blocked, on the nearest walkable one — and get a fresh
+        RoomJoined (the new map, the new NPCs)."""
+        t, room = msg["T"], msg["Map"]
+        self.world, self.rules, self.room = msg["World"], msg["World"].rules, room
+        self.npcs = {n.spec.id: n for n in msg["Npcs"]}
+        self.wanderers = [n for n in self.npcs.values() if n.wanderer is not None]
+        self.grid = InterestGrid(room.width, room.height, self.rules.cell, self.rules.view_radius)
+        self.by_eid = {}
+        for npc in self.npcs.values():
+            self.grid.add(npc.eid, npc.spec.name, npc.x, npc.y)
+            self.by_eid[npc.eid] = f"entity:{npc.spec.id}"
+        config = {"HistoryLen": self.rules.chat_history, "MapSha": room.sha256}
+        if self.state.config != config:
+            await self.record({"Action": "Configure", **config, "T": t})
+        for avatar in self.avatars.values():
+            x, y = nearest_walkable(room, avatar.walker.x, avatar.walker.y)
+            avatar.walker = Walker.standing(x, y, t, self.rules)
+            avatar.moved = True
+            self.grid.add(avatar.eid, avatar.name, x, y)
+            self.by_eid[avatar.eid] = player_id(avatar.name)
+            self.send_joined(avatar)
+
+    # --- movement ----------------------------------------------------------------------------------------------
+
+    async def on_move(self, msg: Message) -> None:
+        avatar = self.avatars.get(msg["Player"])
+        if avatar is None:  # in flight between rooms; the new room's RoomJoined is on its way
+            return
+        try:
+            changed = walk(self.room, self.rules, avatar.walker, msg)
+        except Refused as no:  # the error carries the true position, so the client can snap back
+            self.refuse(avatar.name, no, msg, X=avatar.walker.x, Y=avatar.walker.y)
+            return
+        w = avatar.walker
+        if msg.get("Id") is not None:
+            self.bus.send(player_id(avatar.name), response(msg, X=w.x, Y=w.y))
+        if not changed:
+            return
+        avatar.moved = True
+        self.grid.move(avatar.eid, w.x, w.y)
+        portal = self.room.portal_at.get((w.x, w.y))
+        if portal is not None:
+            await self.on_leave({"Player": avatar.name, "Reason": "portal", "T": msg["T"]})
+            self.bus.send(f"room:{portal.target_room}", {
+                "Action": "Enter", "Player": avatar.name, "Spawn": portal.target_spawn, "Via": f"portal:{self.room.name}",
+                "T": msg["T"],
+            })
+
+    # --- chat --------------------------------------------------------------------------------------------------
+
+    async def on_chat(self, msg: Message) -> None:
+        avatar = self.avatars.get(msg["Player"])
+        if avatar is None:
+            return
+        scope = msg.get("Scope") or "room"
+        try:
+            text = clean_chat(msg["Text"], self.rules)
+        except Refused as no:
+            self.refuse(avatar.name, no, msg)
+            return
+        entry = {"Action": "Chat", "Player": avatar.name, "Scope": scope, "Text": text, "T": msg["T"]}
+        await self.record(entry, [ChatLine(room=self.room.name, scope=scope, author=avatar.name, text=text, t_ms=msg["T"])])
+        line = {"Action": "ChatLine", "Room": self.room.name, "Seq": self.state.chat_seq, "From": avatar.name,
+                "Scope": scope, "Text": text, "T": msg["T"]}
+        if scope == "room":
+            hearers = list(self.avatars)
+        else:
+            ax, ay = avatar.walker.x, avatar.walker.y
+            radius = self.rules.near_radius
+            hearers = [n for n, a in self.avatars.items() if near(ax, ay, a.walker.x, a.walker.y, radius)]
+        for name in hearers:
+            self.bus.send(player_id(name), line)
+        self.bus.send(player_id(avatar.name), response(msg, Seq=self.state.chat_seq, Heard=len(hearers) - 1))
+        for npc in self.wanderers:  # a llama answers when a player near it speaks to it by name
+            if npc.spec.name.lower() in text.lower() and near(avatar.walker.x, avatar.walker.y, npc.x, npc.y,
+                                                              npc.spec.reach):
+                self.bus.send(npc.address, {"Action": "Heard", "Player": avatar.name, "Text": text, "T": msg["T"]})
+
+    # --- NPCs --------------------------------------------------------------------------------------------------
+
+    def on_npc_request(self, msg: Message) -> None:
+        avatar = self.avatars.get(msg["Player"])
+        if avatar is None:
+            return
+        kind = QUOTE_SERVICES[msg["Service"]] if msg["Action"] == "Quote" else NPC_ACTIONS[msg["Action"]]
+        npc = next((n for n in self.npcs.values() if n.spec.kind == kind), None)
+        try:
+            if npc is None or npc.address is None:
+                raise Refused(Code.NO_NPC_HERE, f"nobody here serves {msg['Action']}: find the {kind} of this world")
+            if msg["Action"] not in ASK_FROM_ANYWHERE and not near(avatar.walker.x, avatar.walker.y, npc.x, npc.y,
+                                                                   npc.spec.reach):
+                raise Refused(Code.TOO_FAR, f"walk up to {npc.spec.name} (within {npc.spec.reach} tiles) first")
+            if not self.bus.send(npc.address, {**msg, "Npc": npc.spec.id}):
+                raise Refused(Code.UNAVAILABLE, f"{npc.spec.name} is not here right now")
+        except Refused as no:
+            self.refuse(avatar.name, no, msg)
+        except MailboxFull:
+            self.refuse(avatar.name, Refused(Code.BUSY, f"{npc.spec.name} is busy; try again in a moment"), msg)
+
+    async def on_npc_say(self, msg: Message) -> None:
+        npc = self.npcs.get(msg["Npc"])
+        text = " ".join(str(msg["Text"]).split())[: self.rules.chat_max]
+        if npc is None or not text:
+            return
+        scope = msg.get("Scope") or "room"
+        entry = {"Action": "Chat", "Player": npc.spec.name, "Npc": npc.spec.id, "Scope": scope, "Text": text,
+                 "T": msg["T"]}
+        await self.record(entry, [ChatLine(room=self.room.name, scope=scope, author=npc.spec.name, text=text,
+                                           t_ms=msg["T"])])
+        line = {"Action": "ChatLine", "Room": self.room.name, "Seq": self.state.chat_seq, "From": npc.spec.name,
+                "Npc": npc.spec.id, "Scope": scope, "Text": text, "T": msg["T"]}
+        radius = max(self.rules.near_radius, npc.spec.reach)  # whoever it can hear can hear its answer
+        for name, a in self.avatars.items():
+            if scope == "room" or near(npc.x, npc.y, a.walker.x, a.walker.y, radius):
+                self.bus.send(player_id(name), line)
+
+    def walk_wanderers(self, t: int) -> None:
+        for npc in self.wanderers:
+            w = npc.wanderer
+            assert w is not None
+            if w.advance(t):
+                npc.x, npc.y = w.x, w.y
+                self.grid.move(npc.eid, npc.x, npc.y)
+            audience = any(near(npc.x, npc.y, a.walker.x, a.walker.y, self.rules.near_radius)
+                           for a in self.avatars.values())
+            if w.idle_due(t, audience) and npc.spec.lines.get("idle"):
+                self.deliver({"Action": "NpcSay", "Npc": npc.spec.id, "Scope": "near", "T": t,
+                              "Text": npc.spec.line("idle", w.lines_said - 1)})
+
+    async def on_whisper(self, msg: Message) -> None:
+        avatar = self.avatars.get(msg["Player"])
+        if avatar is None:
+            return
+        target = self.bus.lookup(player_id(msg["To"]))
+        try:
+            if target is None or not getattr(target, "online", False) or msg["To"] == avatar.name:
+                raise Refused(Code.UNKNOWN_PLAYER, f"{msg['To']!r} is not online")
+            text = clean_chat(msg["Text"], self.rules)
+        except Refused as no:
+            self.refuse(avatar.name, no, msg)
+            return
+        entry = {"Action": "Whisper", "Player": avatar.name, "To": msg["To"], "Text": text, "T": msg["T"]}
+        row = ChatLine(room=self.room.name, scope="whisper", author=avatar.name, to=msg["To"], text=text, t_ms=msg["T"])
+        await self.record(entry, [row])
+        self.bus.send(player_id(msg["To"]), {"Action": "Whisper", "From": avatar.name, "To": msg["To"], "Text": text, "T": msg["T"]})
+        self.bus.send(player_id(avatar.name), response(msg, To=msg["To"]))
+
+    def on_handler_error(self, msg: Message) -> None:
+        """A bug, not the player's fault: say so to whoever asked, and keep the room running."""
+        if msg.get("Player") and msg.get("Action") not in ("Tick", "Checkpoint", "Enter", "Leave"):
+            self.metrics.errors[Code.INTERNAL] += 1
+            self.bus.send(player_id(msg["Player"]), error(Code.INTERNAL, "the server failed on this request; "
+                                                           "it had no effect", msg.get("Id")))
+
+    def refuse(self, name: str, no: Refused, msg: Message, **extra: Any) -> None:
+        self.metrics.errors[no.code] += 1
+        self.bus.send(player_id(name), error(no.code, no.message, msg.get("Id"), **extra))
+
+    def on_who(self, msg: Message) -> None:
+        self.bus.send(player_id(msg["Player"]), response(msg, Room=self.room.name, Players=sorted(self.avatars)))
+
+    # --- tick and checkpoints ----------------------------------------------------------------------------------
+
+    def on_tick(self, msg: Message) -> None:
+        started = time.perf_counter()
+        self.tick_no += 1
+        if self.wanderers:
+            self.walk_wanderers(msg["T"])
+        out = self.grid.flush(self.tick_no, msg["T"])
+        for eid, frame in out.views.items():
+            self.bus.send_raw(self.by_eid[eid], frame)
+        occupants, by_eid = self.grid.occupants, self.by_eid
+        for cell, frame in out.frames.items():
+            self.bus.multicast_raw([by_eid[eid] for eid in occupants[cell]], frame)
+        self.metrics.observe_tick(self.id, time.perf_counter() - started, len(out.frames))
+
+    def on_checkpoint(self, msg: Message) -> None:
+        self.checkpoint([a for a in self.avatars.values() if a.moved], msg["T"])
+
+    def checkpoint(self, avatars: list[Avatar], t: int) -> None:
+        rows = [{"name": a.name, "room": self.room.name, "x": a.walker.x, "y": a.walker.y, "t_ms": t} for a in avatars]
+        for a in avatars:
+            a.moved = False
+        if rows:
+            self.db.submit_nowait(lambda session: upsert_positions(session, rows))
+
+    def checkpoint_all(self, t: int) -> None:
+        self.checkpoint(list(self.avatars.values()), t)
