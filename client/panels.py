@@ -8,24 +8,21 @@ and the High/Low bet, whose result is checked here against the commitment it was
 from __future__ import annotations
 
 import secrets
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 import arcade
 from arcade.gui import UIFlatButton
 
 from npcs.actors import fairness
+from server.core.units import parse_amount, show
 
 from client.widgets import SubmitInput, label, panel
 
 if TYPE_CHECKING:
     from client.play import PlayView
 
-UNIT = 10**12
-
-
 def llama(value: int) -> str:
-    return f"{value / UNIT:g}"
+    return show(value)
 
 
 class NpcPanel:
@@ -164,8 +161,8 @@ class OraclePanel(JokerPanel):
 
     def play_game(self, guess: str) -> None:
         try:
-            bet = int(Decimal(self.bet.text) * UNIT)
-        except InvalidOperation:
+            bet = parse_amount(self.bet.text)
+        except ValueError:
             self.show("A bet is a number of LLAMA, like 1 or 2.5")
             return
         self.net.request("HighLow", tag="game", Bet=bet, Guess=guess, ClientSeed=secrets.token_hex(8),

@@ -14,8 +14,8 @@ from typing import Any
 import arcade
 from arcade.gui import UIManager
 
-from npcs.wander import find_path
-from server.core.protocol import DIRECTIONS  # noqa: F401  (the names the server accepts)
+from server.core.units import UNIT
+from server.world import grid
 
 from client import crowd
 from client.chatbox import ChatBox
@@ -24,8 +24,6 @@ from client.panels import open_panel
 from client.room_scene import TILE, RoomScene
 from client.world_view import WorldView
 
-UNIT = 10**12
-STEPS = {"N": (0, -1), "S": (0, 1), "E": (1, 0), "W": (-1, 0)}
 KEYS = {arcade.key.UP: "N", arcade.key.W: "N", arcade.key.DOWN: "S", arcade.key.S: "S",
         arcade.key.RIGHT: "E", arcade.key.D: "E", arcade.key.LEFT: "W", arcade.key.A: "W"}
 CHAT_LINES = 9
@@ -180,10 +178,10 @@ class PlayView(arcade.View):
             self.path = []
         elif self.path:
             nxt = self.path.pop(0)
-            direction = next(d for d, (dx, dy) in STEPS.items() if (self.my_tile[0] + dx, self.my_tile[1] + dy) == nxt)
+            direction = grid.direction(self.my_tile, nxt)
         if direction is None:
             return
-        dx, dy = STEPS[direction]
+        dx, dy = grid.STEPS[direction]
         target = (self.my_tile[0] + dx, self.my_tile[1] + dy)
         if not self.scene.room.walkable(*target):
             self.path = []
@@ -224,7 +222,7 @@ class PlayView(arcade.View):
         wx, wy, *_ = self.camera.unproject((x, y))
         goal = self.scene.tile_at(wx, wy)
         room = self.scene.room
-        path = find_path(lambda tx, ty: room.walkable(tx, ty), self.my_tile, goal, (0, 0, room.width, room.height))
+        path = grid.find_path(lambda tx, ty: room.walkable(tx, ty), self.my_tile, goal, (0, 0, room.width, room.height))
         self.path = path or []
 
     def on_mouse_scroll(self, x: int, y: int, scroll_x: float, scroll_y: float) -> None:

@@ -82,7 +82,7 @@ def load_cast(world: object, templates: dict[str, PromptTemplate]) -> Cast:
             if spec.kind == "wanderer":
                 e = spec.economy
                 presence.wanderer = Wanderer(spec.id, (obj["x"], obj["y"]), e["radius"], e["speed"],
-                                             e["idle_every_s"], _walkable(room))
+                                             e["idle_every_s"], room.standable)
             cast.placed[npc_id] = presence
     for spec in specs.values():
         if spec.kind != "fed" and spec.id not in cast.placed:
@@ -93,8 +93,3 @@ def load_cast(world: object, templates: dict[str, PromptTemplate]) -> Cast:
                        f"{', '.join(s.id for s in cast.of_kind('king'))}")
     return cast
 
-
-def _walkable(room: object):
-    def ok(x: int, y: int) -> bool:
-        return room.walkable(x, y) and (x, y) not in room.portal_at  # type: ignore[attr-defined]
-    return ok

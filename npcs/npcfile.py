@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field, replace
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Callable
+
+from server.core.units import UNIT, parse_amount, show
 
 from npcs.actors.judge import ExampleError, ExampleIndex, JudgeConfig, load_examples
 from npcs.inference.templates import PromptTemplate
 
-UNIT = 10**12
 
 
 class NpcError(Exception):
@@ -40,12 +40,7 @@ class NpcError(Exception):
 
 
 def _amount(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError
-    scaled = Decimal(str(value)) * UNIT
-    if scaled != scaled.to_integral_value():
-        raise ValueError
-    return int(scaled)
+    return parse_amount(value)
 
 
 # Economy fields per kind: key -> (parse, default, lowest, highest). Amounts are parsed to base units.
@@ -220,10 +215,10 @@ def _economy(table: Any, kind: str, bad: Callable) -> dict[str, Any]:
             continue
         try:
             value = parse(raw)
-        except (ValueError, InvalidOperation, TypeError):
+        except (ValueError, TypeError):
             value = None
         if value is None or not lo <= value <= hi:
-            shown = (lambda v: f"{Decimal(v) / UNIT:f}") if parse is _amount else str
+            shown = show if parse is _amount else str
             raise bad(f"[economy].{key} must be from {shown(lo)} to {shown(hi)}, got {raw!r}")
         out[key] = value
     for low, high in (("petition_min", "petition_max"), ("min_bet", "max_bet")):

@@ -9,33 +9,8 @@ reproducible. Nothing here talks to the model: idle lines are scripted; answers 
 from __future__ import annotations
 
 import random
-from collections import deque
-from typing import Callable
 
-Walkable = Callable[[int, int], bool]
-STEPS = ((1, 0), (-1, 0), (0, 1), (0, -1))
-
-
-def find_path(walkable: Walkable, start: tuple[int, int], goal: tuple[int, int],
-              bounds: tuple[int, int, int, int]) -> list[tuple[int, int]] | None:
-    """Tiles from start (exclusive) to goal (inclusive) inside bounds [x0, y0, x1, y1); None if unreachable."""
-    x0, y0, x1, y1 = bounds
-    came: dict[tuple[int, int], tuple[int, int] | None] = {start: None}
-    todo = deque([start])
-    while todo:
-        here = todo.popleft()
-        if here == goal:
-            path = []
-            while here != start:
-                path.append(here)
-                here = came[here]  # type: ignore[assignment]
-            return path[::-1]
-        for dx, dy in STEPS:
-            nxt = (here[0] + dx, here[1] + dy)
-            if nxt not in came and x0 <= nxt[0] < x1 and y0 <= nxt[1] < y1 and walkable(*nxt):
-                came[nxt] = here
-                todo.append(nxt)
-    return None
+from server.world.grid import Walkable, find_path
 
 
 class Wanderer:

@@ -37,7 +37,8 @@ from server.economy.ledger import LLAMA_CAP, SERVICE_ACCOUNTS, TokenActor
 from server.core.log import MessageLog
 from server.metrics import Metrics
 from server.world.room import RoomActor
-from server.net.session import Connection, Lobby, SessionConfig, now_ms
+from server.core.clock import now_ms
+from server.net.session import Connection, Lobby, SessionConfig
 from server.world.maps import World
 
 log = logging.getLogger("llama_land.server")

@@ -168,13 +168,17 @@ def cmd_verify(args: argparse.Namespace) -> None:
 
 def cmd_admin(args: argparse.Namespace) -> None:
     from client.net import GameClient, ServerError
+    from server.core.units import show
 
-    from server.economy.admin import base_units, default_key_file
+    from server.core.units import parse_amount
+    from server.economy.admin import default_key_file
 
     try:
-        amount = base_units(args.amount)
+        amount = parse_amount(args.amount)
     except ValueError as exc:
         fail(str(exc))
+    if amount <= 0:
+        fail(f"an amount is more than 0, got {args.amount!r}")
     key_file = args.admin_key_file or default_key_file(args.db)
     if not key_file.is_file():
         fail(f"no admin key at {key_file} (the server writes it at start; pass --db or --admin-key-file)")
@@ -201,10 +205,10 @@ def cmd_admin(args: argparse.Namespace) -> None:
         fail(f"cannot reach {args.url}: {exc}")
     if args.admin_command == "credit":
         print(f"credited {args.amount} {done['Token']} to {done['Name']}; balance now "
-              f"{done['Balance'] / 10**12:g} {done['Token']}")
+              f"{show(done['Balance'])} {done['Token']}")
     else:
         print(f"withdrew {args.amount} {done['Token']} from {done['From']} to {done['To']}; {done['From']} now "
-              f"holds {done['Balance'] / 10**12:g} {done['Token']}")
+              f"holds {show(done['Balance'])} {done['Token']}")
 
 
 def cmd_play(args: argparse.Namespace) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
+
+from server.core.clock import now_ms
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -145,7 +147,7 @@ def inference_lines(server: "Server") -> list[str]:
         ("inference_generated_tokens_total", "counter", "Tokens generated.", total("tokens_out")),
         ("inference_generation_seconds_total", "counter", "Time spent generating after the first token.",
          total("gen_ms_sum") / 1000),
-        ("herd_multiplier", "gauge", "The herd's current price multiplier.", herd.pricing.current(_now_ms())),
+        ("herd_multiplier", "gauge", "The herd's current price multiplier.", herd.pricing.current(now_ms())),
         ("herd_settled_total", "counter", "Paid jobs delivered and settled.", h.settled),
         ("herd_fees_settled_total", "counter", "Fees settled, in base units.", h.fees_settled),
         ("herd_fees_refunded_total", "counter", "Fees refunded, in base units.", h.fees_refunded),
@@ -158,7 +160,3 @@ def inference_lines(server: "Server") -> list[str]:
             "# TYPE llama_land_herd_refunded_total counter"]
     out += [f'llama_land_herd_refunded_total{{reason="{r}"}} {n}' for r, n in sorted(h.refunds_by_reason.items())]
     return out
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

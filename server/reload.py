@@ -20,6 +20,7 @@ from npcs.npcfile import NpcError
 from npcs.actors.services import NpcActor
 from npcs.inference.templates import TemplateError, load_templates
 
+from server.core.clock import now_ms
 from server.world.maps import WorldError, load_world
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ async def reload_world(server: "Server") -> list[str]:
     if (old_king and old_king.id) != (new_king and new_king.id):
         raise ReloadError("the King was added, removed or replaced: restart the server for that")
     changed = _npcs(server, cast)
-    t = _now()
+    t = now_ms()
     for name, room in world.rooms.items():
         before = sorted((p.spec.id, p.x, p.y, p.spec) for p in server.cast.in_room(name))
         after = sorted((p.spec.id, p.x, p.y, p.spec) for p in cast.in_room(name))
@@ -105,7 +106,7 @@ def _npcs(server: "Server", cast) -> list[str]:
             fresh.start()
             opener = getattr(fresh, "open", None)
             if opener is not None:
-                server.spawn(opener(_now()))
+                server.spawn(opener(now_ms()))
             changed.append(f"npc {npc_id} (new)")
     for npc_id, actor in running.items():
         _retire(server, actor)
@@ -138,8 +139,3 @@ async def watch(server: "Server", every: float = 1.0) -> None:
             continue
         log.warning("reloaded %s: %s", root, ", ".join(changed) or "nothing that matters changed")
 
-
-def _now() -> int:
-    from server.net.session import now_ms
-
-    return now_ms()

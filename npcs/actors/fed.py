@@ -20,6 +20,7 @@ import logging
 import re
 from typing import Any
 
+from server.core.units import UNIT, show
 from server.core.actors import Actor, Bus, Message, action
 from server.core.log import MessageLog
 
@@ -31,7 +32,6 @@ from npcs.actors.memory import NpcMemory
 from npcs.npcfile import NpcSpec
 
 log = logging.getLogger("llama_land.fed")
-UNIT = 10**12
 GRADE = re.compile(r"grade=([0-5])")
 COUNTED = ("judging", "judged", "granted")  # statuses that use up cooldown and count as earlier petitions
 REVEALED_SHOWN = 24
@@ -152,7 +152,7 @@ class FedActor(Actor):
             held = await self.ledger("wAR", "Hold", Escrow=f"petition:{pid}", From=player, Amount=p.offering,
                                      For="petition", T=t)
             if held["Action"] == "Error":
-                self.refuse(msg, held["Code"], f"the offering is {p.offering / UNIT:g} wAR: {held['Message']}")
+                self.refuse(msg, held["Code"], f"the offering is {show(p.offering)} wAR: {held['Message']}")
                 return
         await self.record({"Action": "Open", "Pid": pid, "Player": player, "Text": text, "Offering": p.offering,
                            "Key": msg.get("Key"), "T": t})
@@ -282,7 +282,7 @@ class FedActor(Actor):
                 log.error("settling the offering of %s failed: %s", pid, settled["Message"])
         await self.record({"Action": "Granted", "Pid": pid, "T": t})
         self.memory.remember(self.king.id, p["Player"], t, last_petition=p["Text"],
-                             last_verdict=f"grade {p['Grade']}, paid {p['Payout'] / UNIT:g} LLAMA")
+                             last_verdict=f"grade {p['Grade']}, paid {show(p['Payout'])} LLAMA")
         self.bus.send(f"player:{p['Player']}", {"Action": "Granted", **self.describe(pid)})
         if announce:
             await self.announce(pid, t)
@@ -294,7 +294,7 @@ class FedActor(Actor):
         p, template = self.state.petitions[pid], self.king.templates["announce"]
         votes = ", ".join(f"{m.name} {p['Votes'][m.id][0]}" for m, _ in self.jobs())
         values = {"persona": self.king.persona, "player": p["Player"], "petition": p["Text"], "grade": p["Grade"],
-                  "votes": votes, "payout": f"{p['Payout'] / UNIT:g}", "memory": self.memory.recall(self.king.id,
+                  "votes": votes, "payout": f"{show(p['Payout'])}", "memory": self.memory.recall(self.king.id,
                                                                                                     p["Player"])}
         accepted = await self.bus.call("herd", {
             "Action": "Submit", "Template": template.id, "Values": {k: values[k] for k in template.variables},
@@ -306,8 +306,8 @@ class FedActor(Actor):
     def scripted_verdict(self, pid: str) -> str:
         p = self.state.petitions[pid]
         return self.king.line("verdict", self.next_line(), player=p["Player"], grade=str(p["Grade"]),
-                              payout=f"{p['Payout'] / UNIT:g}") or \
-            f"{p['Player']}, your petition is graded {p['Grade']}: {p['Payout'] / UNIT:g} LLAMA."
+                              payout=f"{show(p['Payout'])}") or \
+            f"{p['Player']}, your petition is graded {p['Grade']}: {show(p['Payout'])} LLAMA."
 
     async def on_job_failed(self, msg: Message) -> None:
         pid, _, role = msg["RequestId"].rpartition(":")

@@ -18,6 +18,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
+from server.core.units import UNIT, show
 from server.core.actors import Message, action
 from server.core.log import MessageLog
 from server.core.state import ActorState
@@ -25,7 +26,6 @@ from server.core.state import ActorState
 from npcs.actors import fairness
 from npcs.actors.services import NpcActor
 
-UNIT = 10**12
 
 
 class OracleState(ActorState):
@@ -104,7 +104,7 @@ class OracleActor(NpcActor):
         player, t, bet, e = msg["Player"], msg["T"], msg["Bet"], self.spec.economy
         mine = await self.commitment_for(player, t)
         if not e["min_bet"] <= bet <= e["max_bet"]:
-            self.refuse(msg, "BAD_BET", f"a bet is {e['min_bet'] / UNIT:g}-{e['max_bet'] / UNIT:g} LLAMA "
+            self.refuse(msg, "BAD_BET", f"a bet is {show(e['min_bet'])}-{show(e['max_bet'])} LLAMA "
                                         f"({e['min_bet']}-{e['max_bet']} base units), got {bet}")
             return
         if not msg["ClientSeed"].strip():
@@ -125,7 +125,7 @@ class OracleActor(NpcActor):
                                         For="high-low cover", T=t)
             if covered["Action"] == "Error":
                 await self.ledger("Refund", Escrow=self.escrow(gid, "bet"), Reason="pool too small", T=t)
-                self.refuse(msg, "POOL_TOO_SMALL", f"the Oracle's pool cannot cover a win of {cover / UNIT:g} LLAMA "
+                self.refuse(msg, "POOL_TOO_SMALL", f"the Oracle's pool cannot cover a win of {show(cover)} LLAMA "
                                                    f"right now; bet less")
                 return
         rolled = fairness.roll(mine["Seed"], msg["ClientSeed"], mine["Nonce"])
@@ -140,7 +140,7 @@ class OracleActor(NpcActor):
                                            **{k: v for k, v in game.items() if k != "Player"},
                                            "ServerSeed": mine["Seed"], "NextCommitment": nxt["Commitment"]})
         self.say(f"{player} called {msg['Guess']}; the stars say {rolled}. "
-                 f"{'A win' if won else 'Not this time'}: {game['Payout'] / UNIT:g} LLAMA.", t)
+                 f"{'A win' if won else 'Not this time'}: {show(game['Payout'])} LLAMA.", t)
 
     def escrow(self, gid: str, part: str) -> str:
         return f"oracle:{self.spec.id}:{gid}:{part}"

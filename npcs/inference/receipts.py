@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack
 
+from server.core.clock import now_ms
 from server.core.db import Database, InferenceReceipt
 from server.core.state import digest
 
@@ -40,7 +40,7 @@ def receipt_hash(fields: dict[str, Any]) -> str:
 def make_receipt(job: dict[str, Any], result: dict[str, Any], *, requester: str, request_id: str, template_id: str,
                  model_path: str, model_sha256: str, queue_ms: float) -> InferenceReceipt:
     fields: dict[str, Any] = {
-        "created_ms": int(time.time() * 1000), "requester": requester, "request_id": request_id,
+        "created_ms": now_ms(), "requester": requester, "request_id": request_id,
         "template_id": template_id, "persona": job.get("persona"), "model_path": model_path,
         "model_sha256": model_sha256, "messages": json.dumps(job["messages"], ensure_ascii=False),
         "prompt": result["prompt"], "grammar": job.get("grammar"),

@@ -12,13 +12,12 @@ import hmac
 import ipaddress
 import os
 import secrets
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
-from server.economy.ledger import DECIMALS, TOKENS
+from server.economy.ledger import TOKENS
 from server.core.protocol import Code, ProtocolError, response
 
 if TYPE_CHECKING:
@@ -40,16 +39,6 @@ def ensure_key(path: Path) -> str:
             f.write(secrets.token_urlsafe(32) + "\n")
     return path.read_text().strip()
 
-
-def base_units(amount: str) -> int:
-    """'2.5' wAR -> 2500000000000 base units; at most 12 decimals, more than zero."""
-    try:
-        value = Decimal(amount) * 10**DECIMALS
-    except InvalidOperation:
-        raise ValueError(f"not an amount: {amount!r}") from None
-    if value <= 0 or value != value.to_integral_value():
-        raise ValueError(f"an amount is more than 0 with at most {DECIMALS} decimals, got {amount!r}")
-    return int(value)
 
 
 def _loopback(conn: "Connection") -> bool:

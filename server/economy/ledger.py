@@ -13,9 +13,8 @@ from typing import Any
 from server.core.actors import Actor, Bus, Message, action
 from server.core.log import MessageLog
 from server.core.state import ActorState
+from server.core.units import DECIMALS, UNIT
 
-DECIMALS = 12
-UNIT = 10**DECIMALS
 LLAMA_CAP = 11_111_111 * UNIT  # the reference system's total supply cap
 TOKENS = ("wAR", "LLAMA")
 SERVICE_ACCOUNTS = frozenset({"herd", "fed"})  # accounts that belong to the world, not to a player (NPCs add theirs)

@@ -25,6 +25,7 @@ from server.core import protocol
 from server.economy import wallet
 from server.economy.accounts import MIN_PASSWORD, check_name, hash_off_loop, verify_off_loop
 from server.core.actors import Edge, MailboxFull, Message
+from server.core.clock import now_ms
 from server.core.db import PositionCheckpoint
 from server.core.protocol import Code, ProtocolError, error, response
 from server.world.room import player_id
@@ -37,10 +38,6 @@ log = logging.getLogger("llama_land.session")
 
 # Requests a room answers; the NPC requests go on from the room to the NPC within reach.
 ROUTED = {"Move", "Chat", "Whisper", "Who", "Petition", "Joke", "Prophecy", "Quote", "OracleInfo", "HighLow"}
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ start spawn, through portals. Grammars are checked when a server starts (they ne
 from __future__ import annotations
 
 import tomllib
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from pytiled_parser import ObjectLayer
 from npcs.npcfile import ROLES, NpcError, load_npc
 from npcs.inference.templates import TemplateError, load_template
 
+from server.world import grid
 from server.world.maps import Rules, WorldError, _economy, _rules, _tile_rect, blocked_grid
 
 OBJECT_PROPERTIES = {"spawns": set(), "portals": {"target_room", "target_spawn"}, "npcs": set()}
@@ -222,26 +222,20 @@ class WorldCheck:
         if spawn not in start.spawns:
             self.problem(toml, "[world]", f"start_spawn {spawn!r} is not a spawn of room {start.name!r}")
             return
-        seen = {(start.name, x, y) for x, y in start.spawns[spawn]}
-        todo = deque(seen)
         portal_at = {r.name: {(x, y): p for p in r.portals for y in range(p[1][1], p[1][3])
                               for x in range(p[1][0], p[1][2])} for r in self.rooms.values()}
         used: set[tuple[str, str]] = set()
-        while todo:
-            name, x, y = todo.popleft()
-            room = self.rooms[name]
+
+        def step(node: tuple[str, int, int]) -> list[tuple[str, int, int]]:
+            name, x, y = node
             portal = portal_at[name].get((x, y))
-            if portal is not None:
-                used.add((name, portal[0]))
-                target = self.rooms.get(portal[2])
-                nexts = [(portal[2], tx, ty) for tx, ty in (target.spawns.get(portal[3], []) if target else [])]
-            else:
-                nexts = [(name, x + dx, y + dy) for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1))
-                         if room.walkable(x + dx, y + dy)]
-            for n in nexts:
-                if n not in seen:
-                    seen.add(n)
-                    todo.append(n)
+            if portal is None:
+                return [(name, nx, ny) for nx, ny in grid.neighbours((x, y)) if self.rooms[name].walkable(nx, ny)]
+            used.add((name, portal[0]))
+            target = self.rooms.get(portal[2])
+            return [(portal[2], tx, ty) for tx, ty in (target.spawns.get(portal[3], []) if target else [])]
+
+        seen = grid.breadth_first([(start.name, x, y) for x, y in start.spawns[spawn]], step)[0]
         for room in self.rooms.values():
             for portal in room.portals:
                 if (room.name, portal[0]) not in used:

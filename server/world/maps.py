@@ -17,6 +17,9 @@ import numpy as np
 import pytiled_parser
 from pytiled_parser import ObjectLayer, TileLayer
 
+from server.world import grid
+from server.core.units import DECIMALS, UNIT, parse_amount
+
 GID_MASK = 0x1FFFFFFF  # Tiled keeps flip flags in the top three bits of a gid
 
 
@@ -74,6 +77,15 @@ class RoomMap:
     def walkable(self, x: int, y: int) -> bool:
         return 0 <= x < self.width and 0 <= y < self.height and not self.blocked[y, x]
 
+    def standable(self, x: int, y: int) -> bool:
+        """Where a player or an NPC may stand still: walkable and not on a portal (a portal moves you on)."""
+        return self.walkable(x, y) and (x, y) not in self.portal_at
+
+    def nearest_standable(self, x: int, y: int) -> tuple[int, int]:
+        """(x, y) if one may stand there, else the closest tile where one may (a changed map under a player)."""
+        found = grid.nearest((x, y), (self.width, self.height), lambda tile: self.standable(*tile))
+        return found if found is not None else self.spawn_tile("default", f"{x}:{y}")
+
     def spawn_tile(self, spawn: str, key: str) -> tuple[int, int]:
         """A tile of the named spawn (or the first spawn), picked by hashing key: a rectangle spawn spreads
         arrivals over its tiles instead of stacking them, and the same key always gets the same tile."""
@@ -91,7 +103,7 @@ class World:
     rules: Rules
     rooms: dict[str, RoomMap]
     model: Path | None = None  # [inference] model: the GGUF this world's NPCs run on (default: the default model)
-    starting_war: int = 10 * 10**12  # [economy] starting_war, in base units: what a new account receives
+    starting_war: int = 10 * UNIT  # [economy] starting_war, in base units: what a new account receives
 
 
 def _tile_rect(obj: Any, tw: int, th: int) -> tuple[int, int, int, int]:
@@ -242,17 +254,15 @@ def load_world(root: str | Path) -> World:
 
 
 def _economy(table: dict[str, Any], where: Path) -> int:
-    from decimal import Decimal, InvalidOperation
-
     unknown = set(table) - {"starting_war"}
     if unknown:
         raise WorldError(f"{where}: unknown setting [economy].{sorted(unknown)[0]} (known: starting_war)")
     value = table.get("starting_war", 10)
     try:
-        amount = Decimal(str(value)) * 10**12
-    except InvalidOperation:
-        amount = Decimal(-1)
-    if isinstance(value, bool) or amount < 0 or amount != amount.to_integral_value():
-        raise WorldError(f"{where}: [economy].starting_war must be a non-negative amount of wAR with at most 12 "
-                         f"decimals, got {value!r}")
-    return int(amount)
+        amount = parse_amount(value)
+    except ValueError:
+        amount = -1
+    if amount < 0:
+        raise WorldError(f"{where}: [economy].starting_war must be a non-negative amount of wAR with at most "
+                         f"{DECIMALS} decimals, got {value!r}")
+    return amount

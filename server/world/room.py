@@ -15,7 +15,6 @@ Messages from players carry a server-stamped `Player` and `T`; nothing here trus
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -49,20 +48,6 @@ class Avatar:
 def player_id(name: str) -> str:
     return f"player:{name}"
 
-
-def nearest_walkable(room: RoomMap, x: int, y: int) -> tuple[int, int]:
-    """(x, y) if a player may stand there, else the closest tile where one may (breadth first over the map)."""
-    x, y = min(max(x, 0), room.width - 1), min(max(y, 0), room.height - 1)
-    seen, todo = {(x, y)}, deque([(x, y)])
-    while todo:
-        cx, cy = todo.popleft()
-        if room.walkable(cx, cy) and (cx, cy) not in room.portal_at:
-            return cx, cy
-        for nx, ny in ((cx + 1, cy), (cx - 1, cy), (cx, cy + 1), (cx, cy - 1)):
-            if 0 <= nx < room.width and 0 <= ny < room.height and (nx, ny) not in seen:
-                seen.add((nx, ny))
-                todo.append((nx, ny))
-    return room.spawn_tile("default", f"{x}:{y}")
 
 
 class RoomActor(Actor):
@@ -168,7 +153,7 @@ class RoomActor(Actor):
         if self.state.config != config:
             await self.record({"Action": "Configure", **config, "T": t})
         for avatar in self.avatars.values():
-            x, y = nearest_walkable(room, avatar.walker.x, avatar.walker.y)
+            x, y = room.nearest_standable(avatar.walker.x, avatar.walker.y)
             avatar.walker = Walker.standing(x, y, t, self.rules)
             avatar.moved = True
             self.grid.add(avatar.eid, avatar.name, x, y)

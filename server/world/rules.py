@@ -12,12 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.core.protocol import Code
+from server.world.grid import STEPS
 from server.world.maps import RoomMap, Rules
 
-STEPS = {
-    "N": (0, -1), "S": (0, 1), "E": (1, 0), "W": (-1, 0),
-    "NE": (1, -1), "NW": (-1, -1), "SE": (1, 1), "SW": (-1, 1),
-}
 
 
 class Refused(Exception):
