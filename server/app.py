@@ -36,6 +36,7 @@ from server.core.db import Database, PositionCheckpoint
 from server.economy.ledger import LLAMA_CAP, SERVICE_ACCOUNTS, TokenActor
 from server.core.log import MessageLog
 from server.metrics import Metrics
+from server.reducers import state_for
 from server.world.room import RoomActor
 from server.core.clock import now_ms
 from server.net.session import Connection, Lobby, SessionConfig
@@ -96,7 +97,7 @@ class Server:
         self.db = Database(self.db_url)
         self.admin_key = ensure_key(self.admin_key_file or default_key_file(self.db_url))
         self.db.start()
-        self.log = MessageLog(self.db)
+        self.log = MessageLog(self.db, state_for)
         accounts = AccountsActor(self.bus, self.log)
         self.ledger = TokenActor("wAR", self.bus, self.log, cap=None, minters=("allowance", "operator"))
         self.llama = TokenActor("LLAMA", self.bus, self.log, cap=LLAMA_CAP, minters=("fed",))

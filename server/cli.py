@@ -16,6 +16,7 @@ from pathlib import Path
 
 from server.core.db import DEFAULT_URL, BadDatabaseURL, Database
 from server.core.log import LogCorrupt, replay_all
+from server.reducers import state_for
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_WORLD = Path(os.environ.get("LLAMA_LAND_WORLD", REPO / "worlds" / "llama-land"))
@@ -92,7 +93,7 @@ def cmd_replay(args: argparse.Namespace) -> None:
     except BadDatabaseURL as exc:
         fail(f"bad --db URL: {exc}")
     try:
-        results = replay_all(db)
+        results = replay_all(db, state_for)
     except LogCorrupt as exc:
         fail(f"log is corrupt: {exc}")
     live = None

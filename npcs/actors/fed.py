@@ -21,7 +21,8 @@ import re
 from typing import Any
 
 from server.core.units import UNIT, show
-from server.core.actors import Actor, Bus, Message, action
+from server.core.actors import Bus, Message, action
+from server.core.logged import LoggedActor
 from server.core.log import MessageLog
 
 from npcs.actors import fairness
@@ -30,6 +31,7 @@ from npcs.actors import policy
 from npcs.actors.fed_state import VERDICT_FIELDS, FedState
 from npcs.actors.memory import NpcMemory
 from npcs.npcfile import NpcSpec
+from server.core.protocol import Code
 
 log = logging.getLogger("llama_land.fed")
 GRADE = re.compile(r"grade=([0-5])")
@@ -38,16 +40,18 @@ REVEALED_SHOWN = 24
 BACKLOG_MAX = 10_000  # unjudged petitions at once: far past any busy hour (the cooldown bounds each player)
 
 
-class FedActor(Actor):
+class FedActor(LoggedActor):
+    State = FedState
+    state: FedState
+
     def __init__(self, bus: Bus, log_: MessageLog, memory: NpcMemory, king: NpcSpec, king_room: str,
                  committee: list[NpcSpec], endowments: dict[str, int], inference: bool = True,
                  concurrency: int = 2):
         """concurrency: petitions whose votes are with the herd at once (the rest wait in the King's line)."""
-        super().__init__("fed")
-        self.bus, self.log, self.memory = bus, log_, memory
+        super().__init__("fed", log_)
+        self.bus, self.memory = bus, memory
         self.configure(king, king_room, committee)
         self.endowments, self.inference = endowments, inference
-        self.state: FedState = log_.load(self.id)  # type: ignore[assignment]
         self.shingles = {pid: set(policy.shingles(p["Text"])) for pid, p in self.state.petitions.items()}
         self.lines = 0
         self.concurrency = max(1, concurrency)
@@ -79,12 +83,6 @@ class FedActor(Actor):
             self.line_start += 1
         return [pid for pid in order[self.line_start:] if petitions[pid]["Status"] == "judging"]
 
-    async def record(self, entry: Message) -> None:
-        await self.log.append(self.id, entry)
-        self.state.apply(entry)
-        if self.log.snapshot_due(self.id):
-            self.log.snapshot(self.id, self.state)
-
     # --- open: commitments, endowments, and whatever a crash left half done ------------------------------------
 
     async def open(self, t: int) -> None:
@@ -102,12 +100,12 @@ class FedActor(Actor):
         for escrow in sorted(escrows):  # an offering held for a petition the log never opened: give it back
             pid = escrow.removeprefix("petition:")
             if self.state.petitions.get(pid, {}).get("Status") != "judging":
-                await self.fail(pid, "RESTART", "the server restarted before the petition was logged", t, escrow=escrow)
+                await self.fail(pid, Code.RESTART, "the server restarted before the petition was logged", t, escrow=escrow)
         if self.inference:
             await self.pump(t)  # the line resumes where it was: votes already logged are kept
         else:
             for pid in self.backlog():
-                await self.fail(pid, "UNAVAILABLE", "this server runs without inference and cannot judge", t)
+                await self.fail(pid, Code.UNAVAILABLE, "this server runs without inference and cannot judge", t)
 
     async def commit_epochs(self, t: int) -> None:
         """The current and the next epoch have published commitments, before any seed is used."""
@@ -126,7 +124,7 @@ class FedActor(Actor):
     async def on_petition(self, msg: Message) -> None:
         player, t, p = msg["Player"], msg["T"], self.policy
         if not self.inference:
-            self.refuse(msg, "UNAVAILABLE", "the Fed needs inference to judge, and this server runs without it")
+            self.refuse(msg, Code.UNAVAILABLE, "the Fed needs inference to judge, and this server runs without it")
             return
         text = " ".join(msg["Text"].split())
         earlier = self.duplicate_of(player, text, msg.get("Key"), t)
@@ -135,15 +133,15 @@ class FedActor(Actor):
                        Offering=self.state.petitions[earlier]["Offering"])
             return
         if len(self.backlog()) >= BACKLOG_MAX:
-            self.refuse(msg, "QUEUE_FULL", f"{BACKLOG_MAX} petitions are waiting for the King; try again later")
+            self.refuse(msg, Code.QUEUE_FULL, f"{BACKLOG_MAX} petitions are waiting for the King; try again later")
             return
         if not p.min_chars <= len(text) <= p.max_chars:
-            self.refuse(msg, "BAD_PETITION", f"a petition is {p.min_chars}-{p.max_chars} characters, got {len(text)}")
+            self.refuse(msg, Code.BAD_PETITION, f"a petition is {p.min_chars}-{p.max_chars} characters, got {len(text)}")
             return
         mine = [q["T"] for q in self.state.petitions.values() if q["Player"] == player and q["Status"] in COUNTED]
         until = policy.cooldown_until(mine, t, p)
         if until is not None:
-            self.refuse(msg, "COOLDOWN", f"at most {p.cooldown_count} petitions per {p.cooldown_ms // 3_600_000} "
+            self.refuse(msg, Code.COOLDOWN, f"at most {p.cooldown_count} petitions per {p.cooldown_ms // 3_600_000} "
                                          f"hours; the next may be made at {until}", RetryAt=until)
             return
         await self.commit_epochs(t)
@@ -240,7 +238,7 @@ class FedActor(Actor):
         else:
             found = GRADE.fullmatch(msg["Text"].strip())
             if found is None:
-                await self.fail(pid, "INVALID_OUTPUT", f"a vote was not a grade: {msg['Text'][:40]!r}", p["T"])
+                await self.fail(pid, Code.INVALID_OUTPUT, f"a vote was not a grade: {msg['Text'][:40]!r}", p["T"])
                 return
             vote["Grade"] = int(found.group(1))
         await self.record(vote)
@@ -274,11 +272,11 @@ class FedActor(Actor):
         if p["Payout"]:
             minted = await self.ledger("LLAMA", "Mint", To=p["Player"], Amount=p["Payout"], By="fed",
                                        Ref=f"petition:{pid}", Memo=f"verdict {pid}", T=t)
-            if minted["Action"] == "Error" and minted["Code"] != "DUPLICATE_REF":
+            if minted["Action"] == "Error" and minted["Code"] != Code.DUPLICATE_REF:
                 log.error("minting the verdict of %s failed: %s", pid, minted["Message"])
         if p["Offering"]:
             settled = await self.ledger("wAR", "Settle", Escrow=f"petition:{pid}", To="fed", T=t)
-            if settled["Action"] == "Error" and settled["Code"] != "UNKNOWN_ESCROW":
+            if settled["Action"] == "Error" and settled["Code"] != Code.UNKNOWN_ESCROW:
                 log.error("settling the offering of %s failed: %s", pid, settled["Message"])
         await self.record({"Action": "Granted", "Pid": pid, "T": t})
         self.memory.remember(self.king.id, p["Player"], t, last_petition=p["Text"],
@@ -316,7 +314,7 @@ class FedActor(Actor):
             return
         if role == "announce":  # the verdict stands and is paid; only the King's words are missing
             self.say(self.scripted_verdict(pid), p["T"])
-        elif p["Status"] == "judging" and msg["Code"] == "SHUTDOWN":  # stays in the line: the next start resumes it
+        elif p["Status"] == "judging" and msg["Code"] == Code.SHUTDOWN:  # stays in the line: the next start resumes it
             self.judging.discard(pid)
         elif p["Status"] == "judging":
             await self.fail(pid, msg["Code"], msg["Message"], p["T"])

@@ -21,10 +21,12 @@ from typing import Any
 from server.core.units import UNIT, show
 from server.core.actors import Message, action
 from server.core.log import MessageLog
+from server.core.logged import LoggedActor
 from server.core.state import ActorState
 
 from npcs.actors import fairness
 from npcs.actors.services import NpcActor
+from server.core.protocol import Code
 
 
 
@@ -48,11 +50,12 @@ class OracleState(ActorState):
         self.games[msg["Gid"]]["Paid"] = True
 
 
-class OracleActor(NpcActor):
+class OracleActor(NpcActor, LoggedActor):
+    State = OracleState
+    state: OracleState
+
     def __init__(self, bus: Any, spec: Any, room: str, memory: Any, inference: bool, log_: MessageLog):
-        super().__init__(bus, spec, room, memory, inference, prefix="oracle")
-        self.log = log_
-        self.state: OracleState = log_.load(self.id)  # type: ignore[assignment]
+        super().__init__(bus, spec, room, memory, inference, prefix="oracle", log=log_)
         self.configure(spec, room)
         for name, fn in [("Prophecy", self.on_prophecy), ("HighLow", self.on_highlow),
                          ("OracleInfo", self.on_oracle_info)]:
@@ -63,12 +66,6 @@ class OracleActor(NpcActor):
         self.pool = spec.id
         self.ratio = Fraction(spec.economy["win_ratio"]).limit_denominator(1000)
 
-    async def record(self, entry: Message) -> None:
-        await self.log.append(self.id, entry)
-        self.state.apply(entry)
-        if self.log.snapshot_due(self.id):
-            self.log.snapshot(self.id, self.state)
-
     async def ledger(self, kind: str, **fields: Any) -> Message:
         return await self.bus.call("token:LLAMA", {"Action": kind, **fields})
 
@@ -78,7 +75,7 @@ class OracleActor(NpcActor):
     async def on_prophecy(self, msg: Message) -> None:
         question, limit = " ".join(msg["Question"].split()), self.spec.economy["question_max"]
         if not 2 <= len(question) <= limit:
-            self.refuse(msg, "BAD_QUESTION", f"a question is 2-{limit} characters, got {len(question)}")
+            self.refuse(msg, Code.BAD_QUESTION, f"a question is 2-{limit} characters, got {len(question)}")
             return
         await self.paid_job(msg, "prophecy", {"last_question": question}, question=question)
 
@@ -104,14 +101,14 @@ class OracleActor(NpcActor):
         player, t, bet, e = msg["Player"], msg["T"], msg["Bet"], self.spec.economy
         mine = await self.commitment_for(player, t)
         if not e["min_bet"] <= bet <= e["max_bet"]:
-            self.refuse(msg, "BAD_BET", f"a bet is {show(e['min_bet'])}-{show(e['max_bet'])} LLAMA "
+            self.refuse(msg, Code.BAD_BET, f"a bet is {show(e['min_bet'])}-{show(e['max_bet'])} LLAMA "
                                         f"({e['min_bet']}-{e['max_bet']} base units), got {bet}")
             return
         if not msg["ClientSeed"].strip():
-            self.refuse(msg, "BAD_REQUEST", "ClientSeed must not be empty: it is your part of the randomness")
+            self.refuse(msg, Code.BAD_REQUEST, "ClientSeed must not be empty: it is your part of the randomness")
             return
         if msg["Commitment"] != mine["Commitment"]:
-            self.refuse(msg, "STALE_COMMITMENT", "bet against your current commitment (OracleInfo)",
+            self.refuse(msg, Code.STALE_COMMITMENT, "bet against your current commitment (OracleInfo)",
                         Commitment=mine["Commitment"])
             return
         cover = bet * self.ratio.numerator // self.ratio.denominator - bet
@@ -125,7 +122,7 @@ class OracleActor(NpcActor):
                                         For="high-low cover", T=t)
             if covered["Action"] == "Error":
                 await self.ledger("Refund", Escrow=self.escrow(gid, "bet"), Reason="pool too small", T=t)
-                self.refuse(msg, "POOL_TOO_SMALL", f"the Oracle's pool cannot cover a win of {show(cover)} LLAMA "
+                self.refuse(msg, Code.POOL_TOO_SMALL, f"the Oracle's pool cannot cover a win of {show(cover)} LLAMA "
                                                    f"right now; bet less")
                 return
         rolled = fairness.roll(mine["Seed"], msg["ClientSeed"], mine["Nonce"])

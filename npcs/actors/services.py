@@ -15,6 +15,7 @@ from server.core.actors import Actor, Bus, Message, action
 
 from npcs.actors.memory import NpcMemory
 from npcs.npcfile import NpcSpec
+from server.core.protocol import Code
 
 log = logging.getLogger("llama_land.npcs")
 
@@ -27,8 +28,9 @@ def one_line(text: str) -> str:
 class NpcActor(Actor):
     requires_inference = True
 
-    def __init__(self, bus: Bus, spec: NpcSpec, room: str, memory: NpcMemory, inference: bool, prefix: str = "npc"):
-        super().__init__(f"{prefix}:{spec.id}")
+    def __init__(self, bus: Bus, spec: NpcSpec, room: str, memory: NpcMemory, inference: bool, prefix: str = "npc",
+                 **base: Any):
+        super().__init__(f"{prefix}:{spec.id}", **base)  # base: what a LoggedActor base takes (its log)
         self.bus, self.spec, self.room, self.memory, self.inference = bus, spec, room, memory, inference
         self.jobs: dict[str, tuple[str, int, dict[str, Any]]] = {}  # request id -> (player, time asked, facts to remember)
         self.spoken = 0
@@ -66,7 +68,7 @@ class NpcActor(Actor):
             self.refuse(msg, quoted["Code"], quoted["Message"])
             return
         if msg.get("MaxFee") is not None and quoted["Fee"] > msg["MaxFee"]:
-            self.refuse(msg, "PRICE_ABOVE_MAX", f"the fee is now {quoted['Fee']} base units of wAR, above your "
+            self.refuse(msg, Code.PRICE_ABOVE_MAX, f"the fee is now {quoted['Fee']} base units of wAR, above your "
                                                 f"MaxFee {msg['MaxFee']}", Fee=quoted["Fee"])
             return
         rid = f"{self.id}:{msg['Player']}:{msg['T']}:{msg.get('Id')}"
@@ -95,7 +97,7 @@ class NpcActor(Actor):
 
     def available(self, msg: Message) -> bool:
         if not self.inference:
-            self.refuse(msg, "UNAVAILABLE", f"{self.spec.name} needs inference, and this server runs without it")
+            self.refuse(msg, Code.UNAVAILABLE, f"{self.spec.name} needs inference, and this server runs without it")
         return self.inference
 
     # --- answers --------------------------------------------------------------------------------------------------
@@ -168,7 +170,7 @@ class JokerActor(NpcActor):
     async def on_joke(self, msg: Message) -> None:
         topic, limit = " ".join(msg["Topic"].split()), self.spec.economy["topic_max"]
         if not 1 <= len(topic) <= limit:
-            self.refuse(msg, "BAD_TOPIC", f"a topic is 1-{limit} characters, got {len(topic)}")
+            self.refuse(msg, Code.BAD_TOPIC, f"a topic is 1-{limit} characters, got {len(topic)}")
             return
         await self.paid_job(msg, "joke", {"last_joke_topic": topic}, topic=topic)
 

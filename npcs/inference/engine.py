@@ -21,6 +21,7 @@ from npcs.inference.models import check_model
 from npcs.inference.receipts import make_receipt, seed_for
 from npcs.inference.templates import PromptTemplate
 from npcs.inference.worker import JobFailed, WorkerCrashed, WorkerProcess
+from server.core.protocol import Code
 
 log = logging.getLogger("llama_land.engine")
 
@@ -116,7 +117,7 @@ class InferenceEngine:
         while not self.queue.empty():  # queued jobs fail now; their callers refund
             item = self.queue.get_nowait()
             if not item.future.done():
-                item.future.set_exception(JobFailed("SHUTDOWN", "the server is shutting down"))
+                item.future.set_exception(JobFailed(Code.SHUTDOWN, "the server is shutting down"))
         await asyncio.gather(*(w.stop() for w in self.workers))
 
     def position(self, request_id: str) -> int | None:
@@ -141,7 +142,7 @@ class InferenceEngine:
         try:
             self.queue.put_nowait(_Queued(request.priority, next(self._seq), request, job, future, time.perf_counter()))
         except asyncio.QueueFull:
-            raise QueueFull("QUEUE_FULL", f"the inference queue is full ({self.queue.maxsize} waiting)") from None
+            raise QueueFull(Code.QUEUE_FULL, f"the inference queue is full ({self.queue.maxsize} waiting)") from None
         return future, self.position(request.request_id) or 1
 
     @property
@@ -160,7 +161,7 @@ class InferenceEngine:
                 result = await self._run(worker, item.job)
             except asyncio.CancelledError:  # shutting down mid-job: the caller must hear, to refund
                 if not item.future.done():
-                    item.future.set_exception(JobFailed("SHUTDOWN", "the server is shutting down"))
+                    item.future.set_exception(JobFailed(Code.SHUTDOWN, "the server is shutting down"))
                 raise
             except JobFailed as exc:
                 self.stats.failed += 1
@@ -172,7 +173,7 @@ class InferenceEngine:
                 self.stats.failed += 1
                 if not item.future.done():
                     item.future.set_exception(JobFailed(
-                        "INVALID_OUTPUT", f"the answer did not complete its grammar within {item.job['max_tokens']} "
+                        Code.INVALID_OUTPUT, f"the answer did not complete its grammar within {item.job['max_tokens']} "
                                           f"tokens: {result['text']!r}"))
                 continue
             try:
@@ -184,7 +185,7 @@ class InferenceEngine:
                 log.exception("inference job %s failed", item.job["id"])
                 self.stats.failed += 1
                 if not item.future.done():
-                    item.future.set_exception(JobFailed("INFERENCE_FAILED", str(exc)))
+                    item.future.set_exception(JobFailed(Code.INFERENCE_FAILED, str(exc)))
                 continue
             s = self.stats
             s.jobs += 1

@@ -26,6 +26,7 @@ from npcs.inference.engine import InferenceEngine, InferenceRequest
 from npcs.inference.templates import PromptTemplate, TemplateError
 from npcs.inference.renderer import PromptRenderer
 from npcs.inference.worker import JobFailed
+from server.core.protocol import Code
 
 log = logging.getLogger("llama_land.herd")
 
@@ -139,18 +140,18 @@ class HerdActor(Actor):
         reply, t = msg["ReplyTo"], msg["T"]
         template = self.templates.get(msg["Template"])
         if template is None:
-            self.bus.send(reply, error("UNKNOWN_TEMPLATE", f"no prompt template {msg['Template']!r}"))
+            self.bus.send(reply, error(Code.UNKNOWN_TEMPLATE, f"no prompt template {msg['Template']!r}"))
             return
         try:
             messages = template.messages(**msg["Values"])
         except TemplateError as exc:
-            self.bus.send(reply, error("BAD_REQUEST", str(exc)))
+            self.bus.send(reply, error(Code.BAD_REQUEST, str(exc)))
             return
         model = self.model_of(template)
         prompt_tokens = await asyncio.to_thread(self.renderers[model].count, messages)
         n_ctx = self.engines[model].workers[0].n_ctx
         if prompt_tokens + template.max_tokens > n_ctx:
-            self.bus.send(reply, error("PROMPT_TOO_LONG", f"prompt is {prompt_tokens} tokens; with "
+            self.bus.send(reply, error(Code.PROMPT_TOO_LONG, f"prompt is {prompt_tokens} tokens; with "
                                                           f"{template.max_tokens} to generate it exceeds {n_ctx}"))
             return
         fee = self.pricing.fee(prompt_tokens, template.max_tokens, self.waiting, t)
@@ -166,14 +167,14 @@ class HerdActor(Actor):
         reply, t, requester = msg["ReplyTo"], msg["T"], msg["Requester"]
         quote = self.quotes.get(msg["QuoteId"])
         if quote is None or quote.requester != requester:
-            self.bus.send(reply, error("UNKNOWN_QUOTE", "no such quote for this requester (used or never given)"))
+            self.bus.send(reply, error(Code.UNKNOWN_QUOTE, "no such quote for this requester (used or never given)"))
             return
         if t > quote.expires_ms:
             del self.quotes[quote.id]
-            self.bus.send(reply, error("QUOTE_EXPIRED", "the quote has expired; ask for a new one"))
+            self.bus.send(reply, error(Code.QUOTE_EXPIRED, "the quote has expired; ask for a new one"))
             return
         if self.inflight.get(requester, 0) >= self.config.per_requester:
-            self.bus.send(reply, error("TOO_MANY_JOBS", f"at most {self.config.per_requester} jobs at a time"))
+            self.bus.send(reply, error(Code.TOO_MANY_JOBS, f"at most {self.config.per_requester} jobs at a time"))
             return
         escrow = f"herd:{msg['RequestId']}"
         held = await self.bus.call(self.ledger, {"Action": "Hold", "Escrow": escrow, "From": msg["Payer"],
@@ -190,12 +191,12 @@ class HerdActor(Actor):
         (lower first; paid jobs run at 10) lets a verdict's votes pass the King's announcement of the last one."""
         template = self.templates.get(msg["Template"])
         if template is None:
-            self.bus.send(msg["ReplyTo"], error("UNKNOWN_TEMPLATE", f"no prompt template {msg['Template']!r}"))
+            self.bus.send(msg["ReplyTo"], error(Code.UNKNOWN_TEMPLATE, f"no prompt template {msg['Template']!r}"))
             return
         try:
             template.messages(**msg["Values"])
         except TemplateError as exc:
-            self.bus.send(msg["ReplyTo"], error("BAD_REQUEST", str(exc)))
+            self.bus.send(msg["ReplyTo"], error(Code.BAD_REQUEST, str(exc)))
             return
         await self._enqueue(msg, template, dict(msg["Values"]), msg.get("Persona"), None, 0)
 

@@ -22,6 +22,7 @@ from collections import OrderedDict
 from typing import Any
 
 from npcs.inference.renderer import PromptRenderer, build_info, quiet_llama_cpp
+from server.core.protocol import Code
 
 log = logging.getLogger("llama_land.worker")
 
@@ -70,7 +71,7 @@ class _Engine(PromptRenderer):
         buf, n = saved
         lc.llama_memory_seq_rm(lc.llama_get_memory(llm._ctx.ctx), 0, -1, -1)
         if lc.llama_state_seq_set_data(llm._ctx.ctx, buf, n, 0) != n:
-            raise JobFailed("INFERENCE_FAILED", "could not restore a saved prompt prefix")
+            raise JobFailed(Code.INFERENCE_FAILED, "could not restore a saved prompt prefix")
         llm.input_ids[: len(prefix)] = prefix
         llm.n_tokens = len(prefix)
         llm._requires_eval = True
@@ -140,7 +141,7 @@ class _Engine(PromptRenderer):
         prompt = self.render(job["messages"]) + (job.get("answer_prefix") or "")
         tokens = self.tokens(prompt)
         if len(tokens) + 1 > self.llm.n_ctx():
-            raise JobFailed("PROMPT_TOO_LONG", f"prompt is {len(tokens)} tokens; the context is {self.llm.n_ctx()}")
+            raise JobFailed(Code.PROMPT_TOO_LONG, f"prompt is {len(tokens)} tokens; the context is {self.llm.n_ctx()}")
         n_prefix = self._hold_prefix(job["persona"], job["messages"][0], tokens, job.get("user_head", "")) \
             if job.get("persona") else 0
         if not n_prefix:
@@ -176,7 +177,7 @@ class _Engine(PromptRenderer):
         tokens = self.tokens(prompt)
         max_tokens = job["max_tokens"]
         if len(tokens) + max_tokens > llm.n_ctx():
-            raise JobFailed("PROMPT_TOO_LONG", f"prompt is {len(tokens)} tokens; with {max_tokens} to generate it "
+            raise JobFailed(Code.PROMPT_TOO_LONG, f"prompt is {len(tokens)} tokens; with {max_tokens} to generate it "
                                                f"exceeds the context of {llm.n_ctx()}")
         reused = 0
         if job.get("persona"):
@@ -229,7 +230,7 @@ def worker_main(conn: Any, model_path: str, n_threads: int, n_ctx: int, n_batch:
         except JobFailed as exc:
             result = {"id": job["id"], "ok": False, "code": exc.code, "message": exc.message}
         except Exception as exc:
-            result = {"id": job["id"], "ok": False, "code": "INFERENCE_FAILED", "message": f"{type(exc).__name__}: {exc}"}
+            result = {"id": job["id"], "ok": False, "code": Code.INFERENCE_FAILED, "message": f"{type(exc).__name__}: {exc}"}
         conn.send(result)
 
 
@@ -264,12 +265,12 @@ class WorkerProcess:
             hello = await asyncio.wait_for(self._waiting, timeout)
         except (asyncio.TimeoutError, JobFailed):
             self.kill()
-            raise JobFailed("WORKER_START_FAILED", f"inference worker for {self.model_path} did not start") from None
+            raise JobFailed(Code.WORKER_START_FAILED, f"inference worker for {self.model_path} did not start") from None
         finally:
             self._waiting = None
         if not hello.get("ready"):
             self.kill()
-            raise JobFailed("WORKER_START_FAILED", f"cannot load model {self.model_path}: {hello.get('message')}")
+            raise JobFailed(Code.WORKER_START_FAILED, f"cannot load model {self.model_path}: {hello.get('message')}")
         self.build = hello["build"]
 
     def _readable(self) -> None:
@@ -279,7 +280,7 @@ class WorkerProcess:
         except (EOFError, OSError):
             self._detach()
             if fut is not None and not fut.done():
-                fut.set_exception(WorkerCrashed("WORKER_CRASHED", f"inference worker {self.name} died "
+                fut.set_exception(WorkerCrashed(Code.WORKER_CRASHED, f"inference worker {self.name} died "
                                                                   f"(exit code {self.proc.exitcode if self.proc else '?'})"))
             return
         if fut is not None and not fut.done():
@@ -317,7 +318,7 @@ class WorkerProcess:
             result = await asyncio.wait_for(self._waiting, timeout)
         except asyncio.TimeoutError:
             self.kill()  # a hung worker is replaced; its job is the caller's to refund or retry
-            raise JobFailed("WORKER_TIMEOUT", f"inference took longer than {timeout:g}s") from None
+            raise JobFailed(Code.WORKER_TIMEOUT, f"inference took longer than {timeout:g}s") from None
         except WorkerCrashed:
             self.kill()
             raise

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import msgpack
 from sqlmodel import Session, select
 
 from server.core.db import Database, LogRecord, Snapshot
-from server.core.state import ActorState, state_for
+from server.core.state import ActorState
 
 GENESIS = "0" * 64
+# A fresh state object for an actor id (the composition root's table of reducers by id prefix).
+StateFactory = Callable[[str], ActorState]
 SNAPSHOT_EVERY = 500
 
 
@@ -50,7 +52,7 @@ def _verify(actor: str, record: LogRecord, head: Head) -> None:
         raise LogCorrupt(f"{actor}: hash chain broken at slot {record.slot}")
 
 
-def load_actor(session: Session, actor: str, use_snapshot: bool = True) -> Loaded:
+def load_actor(session: Session, actor: str, state_for: StateFactory, use_snapshot: bool = True) -> Loaded:
     """Rebuild an actor's state: latest snapshot (optional) plus every later entry, checking the chain."""
     state = state_for(actor)
     head = Head()
@@ -82,7 +84,7 @@ class ReplayResult:
     snapshot_ok: bool | None  # None: no snapshot to compare
 
 
-def replay_all(db: Database) -> list[ReplayResult]:
+def replay_all(db: Database, state_for: StateFactory) -> list[ReplayResult]:
     """Rebuild every actor from its first entry; also check each snapshot against the replay at its slot."""
     results = []
     with db.session() as session:
@@ -104,14 +106,15 @@ def replay_all(db: Database) -> list[ReplayResult]:
 class MessageLog:
     """Appends for live actors. One writer per actor id (its own handler), so heads need no lock."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, state_for: StateFactory):
         self.db = db
+        self.state_for = state_for
         self.heads: dict[str, Head] = {}
         self.appended = 0
 
     def load(self, actor: str) -> ActorState:
         with self.db.session() as session:
-            loaded = load_actor(session, actor)
+            loaded = load_actor(session, actor, self.state_for)
         self.heads[actor] = loaded.head
         return loaded.state
 

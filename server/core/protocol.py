@@ -19,8 +19,11 @@ MAX_ID = 64
 
 
 class Code:
-    """Stable error codes. Clients switch on these; never rename one."""
+    """Stable error codes, every one the server sends (in Error frames, and in the Code of NpcFailed and
+    PetitionFailed events). Clients switch on these; never rename one. docs/protocol.md lists each with its
+    meaning, and a test checks that list, this class and the code that uses them agree."""
 
+    # the frame and the session
     MALFORMED = "MALFORMED"  # not msgpack
     NOT_A_MAP = "NOT_A_MAP"  # msgpack, but not a map
     BAD_REQUEST = "BAD_REQUEST"  # missing field, wrong type, bad value
@@ -36,6 +39,10 @@ class Code:
     SESSION_EXPIRED = "SESSION_EXPIRED"
     RATE_LIMITED = "RATE_LIMITED"
     BUSY = "BUSY"
+    UNAVAILABLE = "UNAVAILABLE"
+    FORBIDDEN = "FORBIDDEN"
+    INTERNAL = "INTERNAL"
+    # the world: movement, chat, reach
     MOVE_OFF_MAP = "MOVE_OFF_MAP"
     MOVE_BLOCKED = "MOVE_BLOCKED"
     MOVE_THROUGH_WALL = "MOVE_THROUGH_WALL"
@@ -44,14 +51,41 @@ class Code:
     CHAT_EMPTY = "CHAT_EMPTY"
     CHAT_TOO_LONG = "CHAT_TOO_LONG"
     UNKNOWN_PLAYER = "UNKNOWN_PLAYER"
-    UNAVAILABLE = "UNAVAILABLE"
-    UNKNOWN_ACCOUNT = "UNKNOWN_ACCOUNT"
-    FORBIDDEN = "FORBIDDEN"
-    INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
-    BAD_AMOUNT = "BAD_AMOUNT"
     NO_NPC_HERE = "NO_NPC_HERE"
     TOO_FAR = "TOO_FAR"
-    INTERNAL = "INTERNAL"
+    # the ledgers
+    UNKNOWN_ACCOUNT = "UNKNOWN_ACCOUNT"
+    INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
+    BAD_AMOUNT = "BAD_AMOUNT"
+    NOT_A_MINTER = "NOT_A_MINTER"
+    CAP_EXCEEDED = "CAP_EXCEEDED"
+    DUPLICATE_REF = "DUPLICATE_REF"
+    ALREADY_GRANTED = "ALREADY_GRANTED"
+    DUPLICATE_ESCROW = "DUPLICATE_ESCROW"
+    UNKNOWN_ESCROW = "UNKNOWN_ESCROW"
+    # NPC requests
+    BAD_PETITION = "BAD_PETITION"
+    COOLDOWN = "COOLDOWN"
+    BAD_TOPIC = "BAD_TOPIC"
+    BAD_QUESTION = "BAD_QUESTION"
+    BAD_BET = "BAD_BET"
+    STALE_COMMITMENT = "STALE_COMMITMENT"
+    POOL_TOO_SMALL = "POOL_TOO_SMALL"
+    PRICE_ABOVE_MAX = "PRICE_ABOVE_MAX"
+    # the inference herd (a failed job is always refunded)
+    UNKNOWN_TEMPLATE = "UNKNOWN_TEMPLATE"
+    UNKNOWN_QUOTE = "UNKNOWN_QUOTE"
+    QUOTE_EXPIRED = "QUOTE_EXPIRED"
+    QUEUE_FULL = "QUEUE_FULL"
+    TOO_MANY_JOBS = "TOO_MANY_JOBS"
+    PROMPT_TOO_LONG = "PROMPT_TOO_LONG"
+    INFERENCE_FAILED = "INFERENCE_FAILED"
+    INVALID_OUTPUT = "INVALID_OUTPUT"
+    WORKER_CRASHED = "WORKER_CRASHED"
+    WORKER_TIMEOUT = "WORKER_TIMEOUT"
+    WORKER_START_FAILED = "WORKER_START_FAILED"
+    SHUTDOWN = "SHUTDOWN"  # the server stopped first; a petition stays in the King's line
+    RESTART = "RESTART"  # the server restarted before a petition was logged; the offering is refunded
 
 
 class ProtocolError(Exception):
@@ -66,6 +100,16 @@ class ProtocolError(Exception):
 
     def frame(self) -> dict[str, Any]:
         return error(self.code, self.message, self.ref, **self.extra)
+
+
+class Refused(Exception):
+    """A rule said no. `code` is one of Code; the message is for a person. The session turns it into an Error
+    frame with the request's Ref."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 @dataclass(frozen=True)

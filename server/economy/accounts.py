@@ -14,12 +14,15 @@ import hmac
 import re
 import secrets
 
-from server.core.actors import Actor, Bus, Message, action
+from typing import Any
+
+from server.core.actors import Bus, Message, action
 from server.core.db import Account
 from server.core.log import MessageLog
 from server.core.protocol import Code
-from server.world.rules import Refused
-from server.core.state import AccountsState
+from server.core.protocol import Refused
+from server.core.logged import LoggedActor
+from server.core.state import ActorState
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{2,19}$")
 # Names NPCs speak under, and words that would let a player pass as the server.
@@ -56,14 +59,28 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, base64.b64decode(key))
 
 
-class AccountsActor(Actor):
+class AccountsState(ActorState):
+    """Who exists. Passwords are only ever stored as scrypt hashes."""
+
+    kind = "accounts"
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, dict[str, Any]] = {}
+
+    def on_Register(self, msg: dict[str, Any]) -> None:
+        # Keyed by the lower-cased name so "Alice" and "alice" can never both exist.
+        self.accounts[msg["Player"]] = {"Name": msg["Name"], "Hash": msg["Hash"], "Created": msg["T"]}
+
+
+class AccountsActor(LoggedActor):
     """Owns the account list. Register (logged) and Lookup (a read), both answered to ReplyTo."""
 
+    State = AccountsState
+    state: AccountsState
+
     def __init__(self, bus: Bus, log: MessageLog):
-        super().__init__("accounts")
+        super().__init__("accounts", log)
         self.bus = bus
-        self.log = log
-        self.state: AccountsState = log.load(self.id)  # type: ignore[assignment]
         self.handle("register", action("Register"), self.on_register)
         self.handle("lookup", action("Lookup"), self.on_lookup)
 
@@ -73,10 +90,7 @@ class AccountsActor(Actor):
             self.bus.send(msg["ReplyTo"], {"Action": "Error", "Code": Code.NAME_TAKEN, "Message": "that name is taken"})
             return
         entry = {"Action": "Register", "Player": key, "Name": msg["Player"], "Hash": msg["Hash"], "T": msg["T"]}
-        await self.log.append(self.id, entry, [Account(name=msg["Player"], pw_hash=msg["Hash"], created_ms=msg["T"])])
-        self.state.apply(entry)
-        if self.log.snapshot_due(self.id):
-            self.log.snapshot(self.id, self.state)
+        await self.record(entry, [Account(name=msg["Player"], pw_hash=msg["Hash"], created_ms=msg["T"])])
         self.bus.send(msg["ReplyTo"], {"Action": "Registered", "Name": msg["Player"]})
 
     def on_lookup(self, msg: Message) -> None:

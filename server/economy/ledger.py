@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.core.actors import Actor, Bus, Message, action
+from server.core.actors import Bus, Message, action
+from server.core.logged import LoggedActor
 from server.core.log import MessageLog
 from server.core.state import ActorState
 from server.core.units import DECIMALS, UNIT
+from server.core.protocol import Code
 
 LLAMA_CAP = 11_111_111 * UNIT  # the reference system's total supply cap
 TOKENS = ("wAR", "LLAMA")
@@ -81,26 +83,26 @@ def refusal(state: TokenState, msg: Message) -> tuple[str, str] | None:
     amount = msg.get("Amount")
     if kind in ("Mint", "Transfer", "Hold", "Allowance"):
         if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-            return "BAD_AMOUNT", f"an amount is a positive whole number of base units, got {amount!r}"
+            return Code.BAD_AMOUNT, f"an amount is a positive whole number of base units, got {amount!r}"
     if kind in ("Mint", "Allowance"):
         minter = "allowance" if kind == "Allowance" else msg.get("By")
         if minter not in state.config.get("Minters", ()):
-            return "NOT_A_MINTER", f"{minter!r} may not mint this token"
+            return Code.NOT_A_MINTER, f"{minter!r} may not mint this token"
         cap = state.config.get("Cap")
         if cap is not None and state.supply + amount > cap:
-            return "CAP_EXCEEDED", f"minting {amount} would pass the supply cap of {cap} (supply {state.supply})"
+            return Code.CAP_EXCEEDED, f"minting {amount} would pass the supply cap of {cap} (supply {state.supply})"
     if kind in ("Mint", "Transfer") and msg.get("Ref") and msg["Ref"] in state.refs:
         # Services retry after a crash with the same Ref: the second attempt must not pay again.
-        return "DUPLICATE_REF", f"{kind.lower()} {msg['Ref']} has already been done"
+        return Code.DUPLICATE_REF, f"{kind.lower()} {msg['Ref']} has already been done"
     if kind == "Allowance" and msg["To"] in state.allowances:
-        return "ALREADY_GRANTED", f"{msg['To']} has had the starting allowance"
+        return Code.ALREADY_GRANTED, f"{msg['To']} has had the starting allowance"
     if kind in ("Transfer", "Hold") and state.balance(msg["From"]) < amount:
-        return "INSUFFICIENT_FUNDS", (f"{msg['From']} has {state.balance(msg['From'])} base units, "
+        return Code.INSUFFICIENT_FUNDS, (f"{msg['From']} has {state.balance(msg['From'])} base units, "
                                       f"needs {amount}")
     if kind == "Hold" and msg["Escrow"] in state.escrow:
-        return "DUPLICATE_ESCROW", f"escrow {msg['Escrow']} is already open"
+        return Code.DUPLICATE_ESCROW, f"escrow {msg['Escrow']} is already open"
     if kind in ("Settle", "Refund") and msg["Escrow"] not in state.escrow:
-        return "UNKNOWN_ESCROW", f"escrow {msg['Escrow']} is not open (already settled or refunded?)"
+        return Code.UNKNOWN_ESCROW, f"escrow {msg['Escrow']} is not open (already settled or refunded?)"
     return None
 
 
@@ -118,17 +120,19 @@ NOTICES = {
 }
 
 
-class TokenActor(Actor):
+class TokenActor(LoggedActor):
     """One token's ledger. Requests carry ReplyTo; the answer is the new state of what changed, or an Error.
     Every balance change also sends the account a Debit-Notice or Credit-Notice (with a transfer's X- tags)."""
 
+    State = TokenState
+    state: TokenState
+
     def __init__(self, ticker: str, bus: Bus, log: MessageLog, cap: int | None = None,
                  minters: tuple[str, ...] = ()):
-        super().__init__(f"token:{ticker}")
+        super().__init__(f"token:{ticker}", log)
         self.ticker = ticker
         self.bus, self.log = bus, log
         self.wanted = {"Cap": cap, "Minters": list(minters)}
-        self.state: TokenState = log.load(self.id)  # type: ignore[assignment]
         for kind in LOGGED:
             self.handle(kind.lower(), action(kind), self.on_change)
         for name, fn in [("Balance", self.on_balance), ("Balances", self.on_balances),
@@ -140,12 +144,6 @@ class TokenActor(Actor):
         """Record the cap and the minters this ledger runs under (once, and whenever they change)."""
         if self.state.config != self.wanted:
             await self.record({"Action": "Configure", **self.wanted, "T": t})
-
-    async def record(self, entry: Message) -> None:
-        await self.log.append(self.id, entry)
-        self.state.apply(entry)
-        if self.log.snapshot_due(self.id):
-            self.log.snapshot(self.id, self.state)
 
     async def on_change(self, msg: Message) -> None:
         no = refusal(self.state, msg)

@@ -29,7 +29,7 @@ from server.core.clock import now_ms
 from server.core.db import PositionCheckpoint
 from server.core.protocol import Code, ProtocolError, error, response
 from server.world.room import player_id
-from server.world.rules import Refused
+from server.core.protocol import Refused
 
 if TYPE_CHECKING:
     from server.app import Server

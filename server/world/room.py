@@ -24,7 +24,8 @@ from server.world.interest import InterestGrid
 from server.core.log import MessageLog
 from server.core.protocol import Code, error, response
 from server.world.rules import Refused, Walker, clean_chat, near, walk
-from server.core.state import RoomState
+from server.core.logged import LoggedActor
+from server.world.room_state import RoomState
 from server.world.maps import RoomMap, Rules, World
 
 if TYPE_CHECKING:
@@ -50,13 +51,15 @@ def player_id(name: str) -> str:
 
 
 
-class RoomActor(Actor):
+class RoomActor(LoggedActor):
+    State = RoomState
+    state: RoomState
+
     def __init__(self, world: World, room: RoomMap, bus: Bus, log: MessageLog, db: Database, metrics: Any,
                  npcs: "list[NpcPresence] | None" = None):
-        super().__init__(f"room:{room.name}")
+        super().__init__(f"room:{room.name}", log)
         self.world, self.room, self.rules = world, room, world.rules
         self.bus, self.log, self.db, self.metrics = bus, log, db, metrics
-        self.state: RoomState = log.load(self.id)  # type: ignore[assignment]
         self.grid = InterestGrid(room.width, room.height, self.rules.cell, self.rules.view_radius)
         self.avatars: dict[str, Avatar] = {}
         self.by_eid: dict[int, str] = {}
@@ -90,13 +93,6 @@ class RoomActor(Actor):
         for npc in self.npcs.values():  # an NPC's entity id maps to no connection: ticks about it, none to it
             self.grid.add(npc.eid, npc.spec.name, npc.x, npc.y)
             self.by_eid[npc.eid] = f"entity:{npc.spec.id}"
-
-    async def record(self, entry: Message, rows: list[Any] | None = None) -> None:
-        """Log first, then change state: whatever anyone is told next is already durable."""
-        await self.log.append(self.id, entry, rows or [])
-        self.state.apply(entry)
-        if self.log.snapshot_due(self.id):
-            self.log.snapshot(self.id, self.state)
 
     async def on_enter(self, msg: Message) -> None:
         name = msg["Player"]

@@ -11,19 +11,10 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from server.core.protocol import Code
+from server.core.protocol import Code, Refused  # noqa: F401  (Refused: the rules' answer)
 from server.world.grid import STEPS
 from server.world.maps import RoomMap, Rules
 
-
-
-class Refused(Exception):
-    """A rule said no. `code` is a protocol error code; the message is for a person."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass

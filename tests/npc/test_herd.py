@@ -15,6 +15,7 @@ from server.core.actors import Edge, LocalBus
 from server.core.db import Database
 from server.economy.ledger import UNIT, TokenActor
 from server.core.log import MessageLog, replay_all
+from server.reducers import state_for
 
 VERDICT = PromptTemplate(id="verdict@1", system="You are the Llama King. You grade petitions from 0 to 5.",
                          user="Petition: {petition}", max_tokens=8, grammar='root ::= "grade=" [0-5]')
@@ -59,7 +60,7 @@ class Market:
         self.db = Database(self.db_url)
         self.db.start()
         self.bus = LocalBus()
-        self.log = MessageLog(self.db)
+        self.log = MessageLog(self.db, state_for)
         self.ledger = TokenActor("wAR", self.bus, self.log, minters=("operator",))
         self.engine = InferenceEngine(str(default_model_path()), self.db, workers=1, threads=1,
                                       queue_size=self.queue_size, timeout=self.timeout)
@@ -263,7 +264,7 @@ async def test_a_killed_server_refunds_paid_jobs_on_restart(tmp_path):
     try:
         assert await after.balance("alice") == UNIT and not after.ledger.state.escrow
         after.invariant()
-        digests = {r.actor: r.digest for r in replay_all(after.db)}
+        digests = {r.actor: r.digest for r in replay_all(after.db, state_for)}
         assert digests["token:wAR"] == after.ledger.state.digest()  # and the log replays to the same ledger
     finally:
         await after.stop()
