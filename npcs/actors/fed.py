@@ -129,7 +129,7 @@ class FedActor(LoggedActor):
         text = " ".join(msg["Text"].split())
         earlier = self.duplicate_of(player, text, msg.get("Key"), t)
         if earlier is not None:  # the same petition again: answer with the first one, charge nothing
-            self.reply(msg, PetitionId=earlier, Status=self.state.petitions[earlier]["Status"], Duplicate=True,
+            self.answer(msg, PetitionId=earlier, Status=self.state.petitions[earlier]["Status"], Duplicate=True,
                        Offering=self.state.petitions[earlier]["Offering"])
             return
         if len(self.backlog()) >= BACKLOG_MAX:
@@ -155,7 +155,7 @@ class FedActor(LoggedActor):
         await self.record({"Action": "Open", "Pid": pid, "Player": player, "Text": text, "Offering": p.offering,
                            "Key": msg.get("Key"), "T": t})
         self.shingles[pid] = set(policy.shingles(text))
-        self.reply(msg, PetitionId=pid, Status="judging", Duplicate=False, Offering=p.offering,
+        self.answer(msg, PetitionId=pid, Status="judging", Duplicate=False, Offering=p.offering,
                    Committee=[m.name for m in self.committee])
         self.say(self.king.line("ack", self.next_line(), player=player) or f"Give me a moment, {player}.", t)
         await self.pump(t)
@@ -352,7 +352,7 @@ class FedActor(LoggedActor):
 
     def on_petitions(self, msg: Message) -> None:
         mine = [pid for pid in reversed(self.state.order) if self.state.petitions[pid]["Player"] == msg["Player"]]
-        self.bus.send(msg["ReplyTo"], {"Action": "Petitions-Done", "Petitions": [self.describe(p) for p in mine[:50]]})
+        self.reply(msg, "Petitions-Done", Petitions=[self.describe(p) for p in mine[:50]])
 
     async def on_info(self, msg: Message) -> None:
         t, p = msg["T"], self.policy
@@ -360,15 +360,13 @@ class FedActor(LoggedActor):
         now = fairness.epoch_of(t, p.epoch_ms)
         ended = sorted((int(e) for e in self.state.epochs if int(e) < now), reverse=True)
         asked = msg.get("Epoch")
-        self.bus.send(msg["ReplyTo"], {
-            "Action": "Info-Done", "Offering": p.offering, "MaxPayout": p.max_payout, "HourlyCap": p.hourly_cap,
-            "EmittedLastHour": policy.emitted_since(self.state.emissions, t), "CooldownCount": p.cooldown_count,
-            "CooldownMs": p.cooldown_ms, "EpochMs": p.epoch_ms, "Epoch": now, "Moods": list(fairness.MOODS),
-            "Commitment": self.state.epochs[str(now)]["Commitment"],
-            "NextCommitment": self.state.epochs[str(now + 1)]["Commitment"],
-            "Committee": [{"Id": m.id, "Name": m.name} for m in self.committee],
-            "Revealed": [self.epoch_info(e, now) for e in ([asked] if asked is not None else ended[:REVEALED_SHOWN])],
-        })
+        self.reply(msg, "Info-Done", Offering=p.offering, MaxPayout=p.max_payout, HourlyCap=p.hourly_cap,
+                   EmittedLastHour=policy.emitted_since(self.state.emissions, t), CooldownCount=p.cooldown_count,
+                   CooldownMs=p.cooldown_ms, EpochMs=p.epoch_ms, Epoch=now, Moods=list(fairness.MOODS),
+                   Commitment=self.state.epochs[str(now)]["Commitment"],
+                   NextCommitment=self.state.epochs[str(now + 1)]["Commitment"],
+                   Committee=[{"Id": m.id, "Name": m.name} for m in self.committee],
+                   Revealed=[self.epoch_info(e, now) for e in ([asked] if asked is not None else ended[:REVEALED_SHOWN])])
 
     def epoch_info(self, epoch: int, now: int) -> dict[str, Any]:
         known = self.state.epochs.get(str(epoch))
@@ -380,8 +378,7 @@ class FedActor(LoggedActor):
         return out
 
     def on_quote(self, msg: Message) -> None:
-        self.bus.send(f"player:{msg['Player']}", {"Action": "Quote-Response", "Ref": msg.get("Id"), "Npc": self.king.id,
-                                                   "Fee": self.policy.offering, "Token": "wAR", "ExpiresAt": None})
+        self.answer(msg, Npc=self.king.id, Fee=self.policy.offering, Token="wAR", ExpiresAt=None)
 
     async def on_tick(self, msg: Message) -> None:
         await self.commit_epochs(msg["T"])
@@ -396,9 +393,3 @@ class FedActor(LoggedActor):
         self.bus.send(f"room:{self.king_room}", {"Action": "NpcSay", "Npc": self.king.id, "Text": text,
                                                  "Scope": "room", "T": t})
 
-    def reply(self, msg: Message, **fields: Any) -> None:
-        self.bus.send(f"player:{msg['Player']}", {"Action": "Petition-Response", "Ref": msg.get("Id"), **fields})
-
-    def refuse(self, msg: Message, code: str, message: str, **extra: Any) -> None:
-        self.bus.send(f"player:{msg['Player']}", {"Action": "Error", "Code": code, "Message": message,
-                                                   "Ref": msg.get("Id"), **extra})

@@ -92,10 +92,9 @@ class OracleActor(NpcActor, LoggedActor):
         mine = await self.commitment_for(msg["Player"], msg["T"])
         pool = await self.ledger("Balance", Account=self.pool, T=msg["T"])
         e = self.spec.economy
-        self.bus.send(f"player:{msg['Player']}", {
-            "Action": "OracleInfo-Response", "Ref": msg.get("Id"), "Npc": self.spec.id, "Pool": pool["Balance"],
-            "MinBet": e["min_bet"], "MaxBet": e["max_bet"], "WinRatio": [self.ratio.numerator, self.ratio.denominator],
-            "Commitment": mine["Commitment"], "Nonce": mine["Nonce"]})
+        self.answer(msg, Npc=self.spec.id, Pool=pool["Balance"], MinBet=e["min_bet"], MaxBet=e["max_bet"],
+                    WinRatio=[self.ratio.numerator, self.ratio.denominator], Commitment=mine["Commitment"],
+                    Nonce=mine["Nonce"])
 
     async def on_highlow(self, msg: Message) -> None:
         player, t, bet, e = msg["Player"], msg["T"], msg["Bet"], self.spec.economy
@@ -133,9 +132,8 @@ class OracleActor(NpcActor, LoggedActor):
         await self.record({"Action": "Game", "Gid": gid, **game, "T": t})
         await self.pay(gid, t)
         nxt = await self.commitment_for(player, t)
-        self.bus.send(f"player:{player}", {"Action": "HighLow-Response", "Ref": msg.get("Id"), "GameId": gid,
-                                           **{k: v for k, v in game.items() if k != "Player"},
-                                           "ServerSeed": mine["Seed"], "NextCommitment": nxt["Commitment"]})
+        self.answer(msg, GameId=gid, **{k: v for k, v in game.items() if k != "Player"}, ServerSeed=mine["Seed"],
+                    NextCommitment=nxt["Commitment"])
         self.say(f"{player} called {msg['Guess']}; the stars say {rolled}. "
                  f"{'A win' if won else 'Not this time'}: {show(game['Payout'])} LLAMA.", t)
 

@@ -78,9 +78,7 @@ class NpcActor(Actor):
             self.refuse(msg, run["Code"], run["Message"])
             return
         self.jobs[rid] = (msg["Player"], msg["T"], remember)
-        self.bus.send(f"player:{msg['Player']}", {"Action": f"{msg['Action']}-Response", "Ref": msg.get("Id"),
-                                                   "RequestId": rid, "Fee": run["Fee"], "Position": run["Position"],
-                                                   "Npc": self.spec.id})
+        self.answer(msg, RequestId=rid, Fee=run["Fee"], Position=run["Position"], Npc=self.spec.id)
 
     async def free_job(self, player: str, role: str, t: int, remember: dict[str, Any], **given: Any) -> bool:
         template = self.spec.templates[role]
@@ -110,9 +108,7 @@ class NpcActor(Actor):
         if quoted["Action"] == "Error":
             self.refuse(msg, quoted["Code"], quoted["Message"])
             return
-        self.bus.send(f"player:{msg['Player']}", {"Action": "Quote-Response", "Ref": msg.get("Id"),
-                                                   "Npc": self.spec.id, "Fee": quoted["Fee"], "Token": quoted["Token"],
-                                                   "ExpiresAt": quoted["ExpiresAt"]})
+        self.answer(msg, Npc=self.spec.id, Fee=quoted["Fee"], Token=quoted["Token"], ExpiresAt=quoted["ExpiresAt"])
 
     def quote_values(self, text: str) -> dict[str, Any]:
         return {}
@@ -152,9 +148,6 @@ class NpcActor(Actor):
         self.bus.send(f"room:{self.room}", {"Action": "NpcSay", "Npc": self.spec.id, "Text": text, "Scope": scope,
                                             "T": t})
 
-    def refuse(self, msg: Message, code: str, message: str, **extra: Any) -> None:
-        self.bus.send(f"player:{msg['Player']}", {"Action": "Error", "Code": code, "Message": message,
-                                                   "Ref": msg.get("Id"), **extra})
 
 
 class JokerActor(NpcActor):

@@ -85,10 +85,6 @@ class HerdStats:
     refunds_by_reason: dict[str, int] = field(default_factory=dict)
 
 
-def error(code: str, message: str) -> Message:
-    return {"Action": "Error", "Code": code, "Message": message}
-
-
 class HerdActor(Actor):
     """Info, Quote and Run, answered to ReplyTo; each run's outcome (Herd-Done or Herd-Failed) goes to Notify."""
 
@@ -129,58 +125,55 @@ class HerdActor(Actor):
 
     def on_info(self, msg: Message) -> None:
         t = msg["T"]
-        self.bus.send(msg["ReplyTo"], {
-            "Action": "Info-Done", "Token": self.config.token, "BaseFee": self.config.base_fee,
-            "TokenFee": self.config.token_fee, "Multiplier": round(self.pricing.current(t), 6),
-            "QueueLength": self.waiting, "Running": sum(e.busy_workers for e in self.engines.values()),
-            "QuoteTTL": self.config.quote_ttl_ms,
-        })
+        self.reply(msg, "Info-Done", Token=self.config.token, BaseFee=self.config.base_fee,
+                   TokenFee=self.config.token_fee, Multiplier=round(self.pricing.current(t), 6),
+                   QueueLength=self.waiting, Running=sum(e.busy_workers for e in self.engines.values()),
+                   QuoteTTL=self.config.quote_ttl_ms)
 
     async def on_quote(self, msg: Message) -> None:
-        reply, t = msg["ReplyTo"], msg["T"]
+        t = msg["T"]
         template = self.templates.get(msg["Template"])
         if template is None:
-            self.bus.send(reply, error(Code.UNKNOWN_TEMPLATE, f"no prompt template {msg['Template']!r}"))
+            self.refuse(msg, Code.UNKNOWN_TEMPLATE, f"no prompt template {msg['Template']!r}")
             return
         try:
             messages = template.messages(**msg["Values"])
         except TemplateError as exc:
-            self.bus.send(reply, error(Code.BAD_REQUEST, str(exc)))
+            self.refuse(msg, Code.BAD_REQUEST, str(exc))
             return
         model = self.model_of(template)
         prompt_tokens = await asyncio.to_thread(self.renderers[model].count, messages)
         n_ctx = self.engines[model].workers[0].n_ctx
         if prompt_tokens + template.max_tokens > n_ctx:
-            self.bus.send(reply, error(Code.PROMPT_TOO_LONG, f"prompt is {prompt_tokens} tokens; with "
-                                                          f"{template.max_tokens} to generate it exceeds {n_ctx}"))
+            self.refuse(msg, Code.PROMPT_TOO_LONG, f"prompt is {prompt_tokens} tokens; with "
+                                                          f"{template.max_tokens} to generate it exceeds {n_ctx}")
             return
         fee = self.pricing.fee(prompt_tokens, template.max_tokens, self.waiting, t)
         qid = "q-" + hashlib.sha256(f"{msg['Requester']}|{t}|{len(self.quotes)}|{fee}".encode()).hexdigest()[:16]
         self.quotes = {k: q for k, q in self.quotes.items() if q.expires_ms > t}  # forget expired quotes
         self.quotes[qid] = Quote(qid, msg["Requester"], template, dict(msg["Values"]), msg.get("Persona"),
                                  prompt_tokens, fee, t + self.config.quote_ttl_ms)
-        self.bus.send(reply, {"Action": "Quote-Done", "QuoteId": qid, "Fee": fee, "Token": self.config.token,
-                              "PromptTokens": prompt_tokens, "MaxTokens": template.max_tokens,
-                              "ExpiresAt": t + self.config.quote_ttl_ms})
+        self.reply(msg, "Quote-Done", QuoteId=qid, Fee=fee, Token=self.config.token, PromptTokens=prompt_tokens,
+                   MaxTokens=template.max_tokens, ExpiresAt=t + self.config.quote_ttl_ms)
 
     async def on_run(self, msg: Message) -> None:
-        reply, t, requester = msg["ReplyTo"], msg["T"], msg["Requester"]
+        t, requester = msg["T"], msg["Requester"]
         quote = self.quotes.get(msg["QuoteId"])
         if quote is None or quote.requester != requester:
-            self.bus.send(reply, error(Code.UNKNOWN_QUOTE, "no such quote for this requester (used or never given)"))
+            self.refuse(msg, Code.UNKNOWN_QUOTE, "no such quote for this requester (used or never given)")
             return
         if t > quote.expires_ms:
             del self.quotes[quote.id]
-            self.bus.send(reply, error(Code.QUOTE_EXPIRED, "the quote has expired; ask for a new one"))
+            self.refuse(msg, Code.QUOTE_EXPIRED, "the quote has expired; ask for a new one")
             return
         if self.inflight.get(requester, 0) >= self.config.per_requester:
-            self.bus.send(reply, error(Code.TOO_MANY_JOBS, f"at most {self.config.per_requester} jobs at a time"))
+            self.refuse(msg, Code.TOO_MANY_JOBS, f"at most {self.config.per_requester} jobs at a time")
             return
         escrow = f"herd:{msg['RequestId']}"
         held = await self.bus.call(self.ledger, {"Action": "Hold", "Escrow": escrow, "From": msg["Payer"],
                                                  "Amount": quote.fee, "For": f"herd:{quote.template.id}", "T": t})
         if held["Action"] == "Error":  # insufficient funds, or a request id used twice: nothing was taken
-            self.bus.send(reply, error(held["Code"], held["Message"]))
+            self.refuse(msg, held["Code"], held["Message"])
             return
         del self.quotes[quote.id]
         await self._enqueue(msg, quote.template, quote.values, quote.persona, escrow, quote.fee)
@@ -191,18 +184,18 @@ class HerdActor(Actor):
         (lower first; paid jobs run at 10) lets a verdict's votes pass the King's announcement of the last one."""
         template = self.templates.get(msg["Template"])
         if template is None:
-            self.bus.send(msg["ReplyTo"], error(Code.UNKNOWN_TEMPLATE, f"no prompt template {msg['Template']!r}"))
+            self.refuse(msg, Code.UNKNOWN_TEMPLATE, f"no prompt template {msg['Template']!r}")
             return
         try:
             template.messages(**msg["Values"])
         except TemplateError as exc:
-            self.bus.send(msg["ReplyTo"], error(Code.BAD_REQUEST, str(exc)))
+            self.refuse(msg, Code.BAD_REQUEST, str(exc))
             return
         await self._enqueue(msg, template, dict(msg["Values"]), msg.get("Persona"), None, 0)
 
     async def _enqueue(self, msg: Message, template: PromptTemplate, values: dict[str, Any], persona: str | None,
                        escrow: str | None, fee: int) -> None:
-        reply, t, requester = msg["ReplyTo"], msg["T"], msg["Requester"]
+        t, requester = msg["T"], msg["Requester"]
         if persona is None:  # jobs whose system prompts are equal share one saved prefix, whoever asks
             system = template.messages(**values)[0]["content"]
             persona = f"{template.id}:{hashlib.sha256(system.encode()).hexdigest()[:12]}"
@@ -214,14 +207,13 @@ class HerdActor(Actor):
         except JobFailed as exc:
             if escrow is not None:
                 await self._refund(escrow, fee, exc.code, t)
-            self.bus.send(reply, error(exc.code, exc.message))
+            self.refuse(msg, exc.code, exc.message)
             return
         if self.waiting > 1:
             self.pricing.bump(t)
         self.inflight[requester] = self.inflight.get(requester, 0) + 1
         self.queued[msg["RequestId"]] = (msg["Notify"], engine, position)
-        self.bus.send(reply, {"Action": "Run-Accepted", "RequestId": msg["RequestId"], "Escrow": escrow,
-                              "Fee": fee, "Position": position})
+        self.reply(msg, "Run-Accepted", RequestId=msg["RequestId"], Escrow=escrow, Fee=fee, Position=position)
         task = asyncio.get_running_loop().create_task(self._deliver(msg, fee, escrow, future))
         self.running.add(task)
         task.add_done_callback(self.running.discard)

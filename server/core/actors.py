@@ -44,10 +44,20 @@ class MailboxFull(Exception):
     pass
 
 
+def player_id(name: str) -> str:
+    """A player's address on the bus: their connection (or the avatar waiting for it to come back)."""
+    return f"player:{name}"
+
+
 class Actor:
-    """A process with a bounded mailbox that handles one message at a time, in arrival order."""
+    """A process with a bounded mailbox that handles one message at a time, in arrival order.
+
+    Answers go through three helpers, so every answer to a request with an Id carries its Ref:
+    `reply` answers a call from another actor (to its ReplyTo), `answer` a player's request (`<Action>-Response`
+    to the player, with the request's Id as Ref), and `refuse` either with an Error."""
 
     mailbox_size = 4096
+    bus: "Bus"
 
     def __init__(self, actor_id: str):
         self.id = actor_id
@@ -58,6 +68,25 @@ class Actor:
         self._task: asyncio.Task | None = None
         self.handled = 0
         self.busy = False
+
+    async def open(self, t: int) -> None:
+        """Before the world opens (and when a reload starts a new actor): finish what a crash interrupted."""
+
+    def reply(self, msg: Message, action: str, **fields: Any) -> None:
+        self.bus.send(msg["ReplyTo"], {"Action": action, **fields})
+
+    def answer(self, msg: Message, **fields: Any) -> None:
+        self.bus.send(player_id(msg["Player"]), {"Action": f"{msg['Action']}-Response", "Ref": msg.get("Id"), **fields})
+
+    def refuse(self, msg: Message, code: str, message: str, **extra: Any) -> None:
+        """An Error for the asker: the calling actor (ReplyTo), or else the player, with the request's Ref."""
+        if msg.get("ReplyTo"):
+            self.bus.send(msg["ReplyTo"], {"Action": "Error", "Code": code, "Message": message, **extra})
+            return
+        frame = {"Action": "Error", "Code": code, "Message": message, **extra}
+        if msg.get("Id") is not None:
+            frame["Ref"] = msg["Id"]
+        self.bus.send(player_id(msg["Player"]), frame)
 
     def handle(self, name: str, match: Match, fn: HandlerFn) -> None:
         self.handlers.append(Handler(name, match, fn))

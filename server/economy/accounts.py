@@ -87,15 +87,15 @@ class AccountsActor(LoggedActor):
     async def on_register(self, msg: Message) -> None:
         key = msg["Player"].lower()
         if key in self.state.accounts:
-            self.bus.send(msg["ReplyTo"], {"Action": "Error", "Code": Code.NAME_TAKEN, "Message": "that name is taken"})
+            self.refuse(msg, Code.NAME_TAKEN, "that name is taken")
             return
         entry = {"Action": "Register", "Player": key, "Name": msg["Player"], "Hash": msg["Hash"], "T": msg["T"]}
         await self.record(entry, [Account(name=msg["Player"], pw_hash=msg["Hash"], created_ms=msg["T"])])
-        self.bus.send(msg["ReplyTo"], {"Action": "Registered", "Name": msg["Player"]})
+        self.reply(msg, "Registered", Name=msg["Player"])
 
     def on_lookup(self, msg: Message) -> None:
         found = self.state.accounts.get(msg["Player"].lower())
-        self.bus.send(msg["ReplyTo"], {"Action": "Found", "Account": found})
+        self.reply(msg, "Found", Account=found)
 
 
 async def hash_off_loop(password: str, n: int) -> str:

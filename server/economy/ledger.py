@@ -148,14 +148,14 @@ class TokenActor(LoggedActor):
     async def on_change(self, msg: Message) -> None:
         no = refusal(self.state, msg)
         if no is not None:
-            self.bus.send(msg["ReplyTo"], {"Action": "Error", "Code": no[0], "Message": no[1]})
+            self.refuse(msg, *no)
             return
         held = self.state.escrow.get(msg.get("Escrow", ""), {})
         entry = {"Action": msg["Action"], **{k: msg.get(k) for k in LOGGED[msg["Action"]]}, "T": msg["T"]}
         await self.record(entry)
         account = msg.get("From") or msg.get("To")
-        self.bus.send(msg["ReplyTo"], {"Action": f"{msg['Action']}-Done", "Token": self.ticker,
-                                       "Balance": self.state.balance(account) if account else None})
+        self.reply(msg, f"{msg['Action']}-Done", Token=self.ticker,
+                   Balance=self.state.balance(account) if account else None)
         for field, notice, other, reason in NOTICES.get(msg["Action"], []):
             self.notify(msg[field], notice, msg["Amount"], reason, entry, other and msg[other])
         if msg["Action"] == "Settle":
@@ -178,26 +178,24 @@ class TokenActor(LoggedActor):
         self.bus.send(to, msg)
 
     def on_balance(self, msg: Message) -> None:
-        self.bus.send(msg["ReplyTo"], {"Action": "Balance-Done", "Token": self.ticker,
-                                       "Account": msg["Account"], "Balance": self.state.balance(msg["Account"])})
+        self.reply(msg, "Balance-Done", Token=self.ticker, Account=msg["Account"],
+                   Balance=self.state.balance(msg["Account"]))
 
     def on_balances(self, msg: Message) -> None:
-        self.bus.send(msg["ReplyTo"], {"Action": "Balances-Done", "Token": self.ticker,
-                                       "Balances": {k: v for k, v in sorted(self.state.balances.items()) if v}})
+        self.reply(msg, "Balances-Done", Token=self.ticker,
+                   Balances={k: v for k, v in sorted(self.state.balances.items()) if v})
 
     def on_total_supply(self, msg: Message) -> None:
-        self.bus.send(msg["ReplyTo"], {"Action": "Total-Supply-Done", "Token": self.ticker,
-                                       "TotalSupply": self.state.supply, "Cap": self.state.config.get("Cap")})
+        self.reply(msg, "Total-Supply-Done", Token=self.ticker, TotalSupply=self.state.supply,
+                   Cap=self.state.config.get("Cap"))
 
     def on_info(self, msg: Message) -> None:
         s = self.state
-        self.bus.send(msg["ReplyTo"], {
-            "Action": "Info-Done", "Token": self.ticker, "Denomination": DECIMALS, "TotalSupply": s.supply,
-            "Cap": s.config.get("Cap"), "Holders": sum(1 for v in s.balances.values() if v),
-            "InEscrow": sum(e["Amount"] for e in s.escrow.values()),
-        })
+        self.reply(msg, "Info-Done", Token=self.ticker, Denomination=DECIMALS, TotalSupply=s.supply,
+                   Cap=s.config.get("Cap"), Holders=sum(1 for v in s.balances.values() if v),
+                   InEscrow=sum(e["Amount"] for e in s.escrow.values()))
 
     def on_escrows(self, msg: Message) -> None:
         prefix = msg.get("Prefix", "")
-        self.bus.send(msg["ReplyTo"], {"Action": "Escrows-Done", "Token": self.ticker,
-                                       "Escrows": {k: v for k, v in self.state.escrow.items() if k.startswith(prefix)}})
+        self.reply(msg, "Escrows-Done", Token=self.ticker,
+                   Escrows={k: v for k, v in self.state.escrow.items() if k.startswith(prefix)})

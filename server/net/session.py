@@ -24,11 +24,10 @@ from server.economy import admin
 from server.core import protocol
 from server.economy import wallet
 from server.economy.accounts import MIN_PASSWORD, check_name, hash_off_loop, verify_off_loop
-from server.core.actors import Edge, MailboxFull, Message
+from server.core.actors import Edge, MailboxFull, Message, player_id
 from server.core.clock import now_ms
 from server.core.db import PositionCheckpoint
 from server.core.protocol import Code, ProtocolError, error, response
-from server.world.room import player_id
 from server.core.protocol import Refused
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from server.core.actors import Actor, Bus, MailboxFull, Message, action
+from server.core.actors import Bus, MailboxFull, Message, action, player_id
 from server.core.db import ChatLine, Database, upsert_positions
 from server.world.interest import InterestGrid
 from server.core.log import MessageLog
@@ -44,10 +44,6 @@ class Avatar:
     eid: int
     walker: Walker
     moved: bool = False  # since the last checkpoint
-
-
-def player_id(name: str) -> str:
-    return f"player:{name}"
 
 
 
@@ -165,11 +161,11 @@ class RoomActor(LoggedActor):
         try:
             changed = walk(self.room, self.rules, avatar.walker, msg)
         except Refused as no:  # the error carries the true position, so the client can snap back
-            self.refuse(avatar.name, no, msg, X=avatar.walker.x, Y=avatar.walker.y)
+            self.refuse(msg, no.code, no.message, X=avatar.walker.x, Y=avatar.walker.y)
             return
         w = avatar.walker
         if msg.get("Id") is not None:
-            self.bus.send(player_id(avatar.name), response(msg, X=w.x, Y=w.y))
+            self.answer(msg, X=w.x, Y=w.y)
         if not changed:
             return
         avatar.moved = True
@@ -192,7 +188,7 @@ class RoomActor(LoggedActor):
         try:
             text = clean_chat(msg["Text"], self.rules)
         except Refused as no:
-            self.refuse(avatar.name, no, msg)
+            self.refuse(msg, no.code, no.message)
             return
         entry = {"Action": "Chat", "Player": avatar.name, "Scope": scope, "Text": text, "T": msg["T"]}
         await self.record(entry, [ChatLine(room=self.room.name, scope=scope, author=avatar.name, text=text, t_ms=msg["T"])])
@@ -206,7 +202,7 @@ class RoomActor(LoggedActor):
             hearers = [n for n, a in self.avatars.items() if near(ax, ay, a.walker.x, a.walker.y, radius)]
         for name in hearers:
             self.bus.send(player_id(name), line)
-        self.bus.send(player_id(avatar.name), response(msg, Seq=self.state.chat_seq, Heard=len(hearers) - 1))
+        self.answer(msg, Seq=self.state.chat_seq, Heard=len(hearers) - 1)
         for npc in self.wanderers:  # a llama answers when a player near it speaks to it by name
             if npc.spec.name.lower() in text.lower() and near(avatar.walker.x, avatar.walker.y, npc.x, npc.y,
                                                               npc.spec.reach):
@@ -229,9 +225,9 @@ class RoomActor(LoggedActor):
             if not self.bus.send(npc.address, {**msg, "Npc": npc.spec.id}):
                 raise Refused(Code.UNAVAILABLE, f"{npc.spec.name} is not here right now")
         except Refused as no:
-            self.refuse(avatar.name, no, msg)
+            self.refuse(msg, no.code, no.message)
         except MailboxFull:
-            self.refuse(avatar.name, Refused(Code.BUSY, f"{npc.spec.name} is busy; try again in a moment"), msg)
+            self.refuse(msg, Code.BUSY, f"{npc.spec.name} is busy; try again in a moment")
 
     async def on_npc_say(self, msg: Message) -> None:
         npc = self.npcs.get(msg["Npc"])
@@ -273,27 +269,25 @@ class RoomActor(LoggedActor):
                 raise Refused(Code.UNKNOWN_PLAYER, f"{msg['To']!r} is not online")
             text = clean_chat(msg["Text"], self.rules)
         except Refused as no:
-            self.refuse(avatar.name, no, msg)
+            self.refuse(msg, no.code, no.message)
             return
         entry = {"Action": "Whisper", "Player": avatar.name, "To": msg["To"], "Text": text, "T": msg["T"]}
         row = ChatLine(room=self.room.name, scope="whisper", author=avatar.name, to=msg["To"], text=text, t_ms=msg["T"])
         await self.record(entry, [row])
         self.bus.send(player_id(msg["To"]), {"Action": "Whisper", "From": avatar.name, "To": msg["To"], "Text": text, "T": msg["T"]})
-        self.bus.send(player_id(avatar.name), response(msg, To=msg["To"]))
+        self.answer(msg, To=msg["To"])
 
     def on_handler_error(self, msg: Message) -> None:
         """A bug, not the player's fault: say so to whoever asked, and keep the room running."""
         if msg.get("Player") and msg.get("Action") not in ("Tick", "Checkpoint", "Enter", "Leave"):
-            self.metrics.errors[Code.INTERNAL] += 1
-            self.bus.send(player_id(msg["Player"]), error(Code.INTERNAL, "the server failed on this request; "
-                                                           "it had no effect", msg.get("Id")))
+            self.refuse(msg, Code.INTERNAL, "the server failed on this request; it had no effect")
 
-    def refuse(self, name: str, no: Refused, msg: Message, **extra: Any) -> None:
-        self.metrics.errors[no.code] += 1
-        self.bus.send(player_id(name), error(no.code, no.message, msg.get("Id"), **extra))
+    def refuse(self, msg: Message, code: str, message: str, **extra: Any) -> None:
+        self.metrics.errors[code] += 1
+        super().refuse(msg, code, message, **extra)
 
     def on_who(self, msg: Message) -> None:
-        self.bus.send(player_id(msg["Player"]), response(msg, Room=self.room.name, Players=sorted(self.avatars)))
+        self.answer(msg, Room=self.room.name, Players=sorted(self.avatars))
 
     # --- tick and checkpoints ----------------------------------------------------------------------------------
 
