@@ -45,7 +45,7 @@ from npcs.inference.engine import InferenceConfig  # noqa: E402
 from npcs.inference.models import SHIPPED_MODEL, cache_dir, default_model_path  # noqa: E402
 from server.app import Server  # noqa: E402
 from server.net.session import SessionConfig  # noqa: E402
-from server.world.maps import load_world  # noqa: E402
+from server.world.reader import load_world  # noqa: E402
 
 UNIT = 10**12
 SET = tomllib.loads((ROOT / "bench" / "judge_set.toml").read_text())["petition"]
@@ -163,7 +163,7 @@ async def run_config(name: str, tmp: Path, model: str, args: argparse.Namespace)
             raw = await asyncio.to_thread(raw_baseline, srv, IDLE_TEXTS[:10], args.threads, model)
         return {"name": name, "model": Path(model).name, "verdicts": [v for _, v in judged], "idle": idle,
                 "burst": [ms for ms, _ in burst], "raw": raw,
-                "examples": srv.cast.specs["king"].judge[1]}
+                "examples": srv.runtime.cast.specs["king"].judge[1]}
     finally:
         await srv.stop()
 

@@ -35,7 +35,7 @@ from npcs.inference.engine import InferenceConfig  # noqa: E402
 from npcs.inference.models import default_model_path  # noqa: E402
 from server.app import Server  # noqa: E402
 from server.net.session import SessionConfig  # noqa: E402
-from server.world.maps import load_world  # noqa: E402
+from server.world.reader import load_world  # noqa: E402
 
 UNIT = 10**12
 HONEST = [
@@ -107,18 +107,18 @@ async def petition(client: GameClient, text: str) -> tuple[float, dict]:
 
 
 async def until_idle(srv: Server) -> None:
-    while srv.herd.waiting or srv.engine.busy_workers:
+    while srv.runtime.herd.waiting or srv.runtime.engine.busy_workers:
         await asyncio.sleep(0.02)
 
 
 def raw_baseline(srv: Server, texts: list[str], threads: int, model_path: str | None = None) -> list[float]:
     """The three votes of each petition generated directly on llama-cpp-python after `grade=` (the grammar of a
     generated vote), from the prompts srv's committee renders, on model_path (default: the server's model)."""
-    llm = llama_cpp.Llama(model_path=str(model_path or srv.engine.model_path), n_ctx=2048, n_threads=threads,
+    llm = llama_cpp.Llama(model_path=str(model_path or srv.runtime.engine.model_path), n_ctx=2048, n_threads=threads,
                           n_threads_batch=threads, verbose=False)
     grammar = llama_cpp.LlamaGrammar.from_string('root ::= "grade=" [0-5]', verbose=False)
-    renderer = next(iter(srv.herd.renderers.values()))
-    fed = srv.fed
+    renderer = next(iter(srv.runtime.herd.renderers.values()))
+    fed = srv.runtime.fed
     times = []
     for text in texts:
         started = time.perf_counter()
@@ -155,7 +155,7 @@ async def main() -> None:
     await srv.start()
     print(f"machine: {machine()}")
     print(f"model: {default_model_path().name}, llama-cpp-python {llama_cpp.__version__}; committee of "
-          f"{len(srv.fed.committee)} ({', '.join(m.name for m in srv.fed.committee)}); inference workers "
+          f"{len(srv.runtime.fed.committee)} ({', '.join(m.name for m in srv.runtime.fed.committee)}); inference workers "
           f"{args.workers} x {args.threads} thread(s)")
     try:
         players = []

@@ -10,7 +10,7 @@ Everything shares this machine's cores: the server, and the load generator in th
 Figures per step: move->peer latency end to end (send of a move to its arrival at another client, including
 the 0-100 ms wait for the next 10 Hz tick) and tick->observer latency (tick's server timestamp to arrival),
 p50/p99 over a sample of observer clients; server and generator CPU. A step holds the bar when the e2e p99 is
-at most 200 ms, i.e. at most 100 ms beyond the tick wait (DESIGN.md section 9).
+at most 200 ms, i.e. at most 100 ms beyond the tick wait (the latency a walking player notices).
 """
 
 from __future__ import annotations

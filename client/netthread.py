@@ -1,6 +1,6 @@
 """The desktop client's network side: the asyncio GameClient in a background thread.
 
-The render loop must never wait on a socket and must never be touched from another thread (DESIGN §8), so:
+The render loop must never wait on a socket and must never be touched from another thread (docs/architecture.md, principle 5), so:
 every server event, request result and connection change is put on a queue.Queue that the window drains in
 on_update, and the window asks for things with `request()` / `send()`, which return at once. A dropped connection
 is retried with backoff, first resuming the session with its token (the avatar waits on the server for its grace

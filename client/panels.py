@@ -8,7 +8,7 @@ and the High/Low bet, whose result is checked here against the commitment it was
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import arcade
 from arcade.gui import UIFlatButton
@@ -18,17 +18,31 @@ from server.core.units import parse_amount, show
 
 from client.widgets import SubmitInput, label, panel
 
-if TYPE_CHECKING:
-    from client.play import PlayView
+
+class PanelHost(Protocol):
+    """What a panel needs of the window that opens it (client/play.py's PlayView)."""
+
+    ui: Any  # the arcade.gui UIManager the panel adds itself to
+    net: Any  # the network thread requests go through
+
+    def close_panel(self) -> None: ...
+
 
 def llama(value: int) -> str:
     return show(value)
 
 
+def limit(npc: dict[str, Any], action: str, field: str, default: tuple[int, int]) -> tuple[int, int]:
+    """A request field's [lowest, highest] as this world sets it (RoomJoined.Npcs[].Limits), or the default of an
+    older server that does not send them."""
+    lo, hi = (npc.get("Limits") or {}).get(action, {}).get(field, default)
+    return lo, hi
+
+
 class NpcPanel:
     title = ""
 
-    def __init__(self, play: "PlayView", npc: dict[str, Any]):
+    def __init__(self, play: PanelHost, npc: dict[str, Any]):
         self.play, self.npc, self.net = play, npc, play.net
         self.info = label(" ", 11, width=380, height=58, color=arcade.color.LIGHT_GRAY)
         self.out = label(" ", 11, width=380, height=190)
@@ -76,7 +90,8 @@ class KingPanel(NpcPanel):
         self.text = self.field(lambda _: self.petition(), lines=5)
         self.net.request("Quote", tag="quote", Service="petition", Text="-")
         self.net.request("FedInfo", tag="fed")
-        return [label("Your petition (2-250 characters):", 12), self.text,
+        lo, hi = limit(self.npc, "Petition", "Text", (2, 250))
+        return [label(f"Your petition ({lo}-{hi} characters):", 12), self.text,
                 self.button("Petition the King", self.petition), self.button("My petitions", self.history)]
 
     def petition(self) -> None:
@@ -120,7 +135,9 @@ class JokerPanel(NpcPanel):
     def build(self) -> list:
         self.topic = self.field(lambda _: self.joke())
         self.net.request("Quote", tag="quote", Service="joke", Text="hay")
-        return [label("A joke about (1-20 characters):", 12), self.topic, self.button("Tell me a joke", self.joke)]
+        lo, hi = limit(self.npc, "Joke", "Topic", (1, 20))
+        return [label(f"A joke about ({lo}-{hi} characters):", 12), self.topic,
+                self.button("Tell me a joke", self.joke)]
 
     def joke(self) -> None:
         self.show("The Joker thinks…")
@@ -150,7 +167,9 @@ class OraclePanel(JokerPanel):
         self.bet.text = "1"
         self.last_commitment = ""
         self.net.request("OracleInfo", tag="info")
-        return [label("Ask the Oracle:", 12), self.question, self.button("Prophecy", self.prophecy),
+        lo, hi = limit(self.npc, "Prophecy", "Question", (2, 200))
+        return [label(f"Ask the Oracle ({lo}-{hi} characters):", 12), self.question,
+                self.button("Prophecy", self.prophecy),
                 label("High/Low — bet (LLAMA):", 12), self.bet,
                 self.button("High (50-99)", lambda: self.play_game("high")),
                 self.button("Low (0-49)", lambda: self.play_game("low"))]
@@ -196,5 +215,5 @@ class WandererPanel(NpcPanel):
 PANELS = {"king": KingPanel, "joker": JokerPanel, "oracle": OraclePanel, "wanderer": WandererPanel}
 
 
-def open_panel(play: "PlayView", npc: dict[str, Any]) -> NpcPanel:
+def open_panel(play: PanelHost, npc: dict[str, Any]) -> NpcPanel:
     return PANELS.get(npc["Kind"], WandererPanel)(play, npc)

@@ -15,7 +15,7 @@ from typing import Any
 import arcade
 import pyglet
 
-from server.world.maps import load_room
+from server.world.reader import load_room
 
 from client import crowd
 from client.art import NPC_COLORS, WALK_FRAMES, llama_texture, player_color

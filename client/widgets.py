@@ -12,7 +12,8 @@ EVENT_HANDLED = True
 
 
 class SubmitInput(UIInputText):
-    """UIInputText inserts a newline on Enter (DESIGN §8); this one calls on_submit with the text and clears it."""
+    """UIInputText inserts a newline on Enter; here Enter submits (docs/architecture.md, principle 6, text entry
+    owns the keyboard): this one calls on_submit with the text and clears it."""
 
     def __init__(self, on_submit: Callable[[str], None], clear: bool = True, **kwargs):
         super().__init__(**kwargs)

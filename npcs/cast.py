@@ -1,8 +1,9 @@
 """A world's cast: its NPC files joined with their placements on the maps, checked as a whole.
 
 A Tiled object in a map's `npcs` layer places the NPC whose file (npcs/<object name>.toml) describes it. Every
-NPC that acts in a room (king, joker, oracle, wanderer) must be placed once; Fed committee members may stand in
-the hall or stay out of sight. A world has at most one King (one Fed, one monetary policy).
+NPC whose kind acts in a room (npcs/kinds.py: `placed`) must be placed once; Fed committee members may stand in
+the hall or stay out of sight. A world has at most one King (one Fed, one monetary policy). A presence carries, as
+plain data, what the room needs to route requests to it: its address, the requests it serves and from how far.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from npcs.kinds import KINDS, NpcKind
 from npcs.npcfile import NpcError, NpcSpec, load_npcs
 from npcs.inference.templates import PromptTemplate
 from npcs.wander import Wanderer
 
 NPC_EID_BASE = 1_000_000  # NPC entity ids: far above the players' ids, which count up from 1 in each room
-ADDRESS = {"king": "fed", "oracle": "oracle:{id}", "joker": "npc:{id}", "wanderer": "npc:{id}"}
 
 
 @dataclass
@@ -30,13 +31,27 @@ class NpcPresence:
     wanderer: Wanderer | None = None
 
     @property
+    def kind(self) -> NpcKind:
+        return KINDS[self.spec.kind]
+
+    @property
     def address(self) -> str | None:
-        pattern = ADDRESS.get(self.spec.kind)
+        pattern = self.kind.address
         return pattern.format(id=self.spec.id) if pattern else None
 
+    @property
+    def serves(self) -> dict[str, str]:
+        """Request action -> reach ("near" or "world")."""
+        return {s.action: s.reach for s in self.kind.serves}
+
+    @property
+    def quote(self) -> str | None:
+        return self.kind.quote
+
     def describe(self) -> dict[str, object]:
+        """The NPC as RoomJoined.Npcs lists it; Limits are its requests' field limits from its own file."""
         return {"Id": self.spec.id, "Name": self.spec.name, "Kind": self.spec.kind, "Eid": self.eid,
-                "X": self.x, "Y": self.y, "Reach": self.spec.reach}
+                "X": self.x, "Y": self.y, "Reach": self.spec.reach, "Limits": self.kind.limits(self.spec.economy)}
 
 
 @dataclass
@@ -85,7 +100,7 @@ def load_cast(world: object, templates: dict[str, PromptTemplate]) -> Cast:
                                              e["idle_every_s"], room.standable)
             cast.placed[npc_id] = presence
     for spec in specs.values():
-        if spec.kind != "fed" and spec.id not in cast.placed:
+        if KINDS[spec.kind].placed and spec.id not in cast.placed:
             raise NpcError(f"{spec.path}: a {spec.kind} must stand somewhere: add an object named {spec.id!r} to "
                            f"the 'npcs' layer of a map")
     if len(cast.of_kind("king")) > 1:

@@ -28,8 +28,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from server.core.units import UNIT, parse_amount, show
+from server.core.units import show
 
+from npcs.kinds import GRADING_ROLES, KINDS
 from npcs.actors.judge import ExampleError, ExampleIndex, JudgeConfig, load_examples
 from npcs.inference.templates import PromptTemplate
 
@@ -39,65 +40,6 @@ class NpcError(Exception):
     """A broken NPC file; the message names the file and the field."""
 
 
-def _amount(value: Any) -> int:
-    return parse_amount(value)
-
-
-# Economy fields per kind: key -> (parse, default, lowest, highest). Amounts are parsed to base units.
-Parse = Callable[[Any], Any]
-
-
-def _int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError
-    return value
-
-
-def _num(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError
-    return float(value)
-
-
-ECONOMY: dict[str, dict[str, tuple[Parse, Any, Any, Any]]] = {
-    "king": {
-        "offering": (_amount, 1 * UNIT, 0, 1000 * UNIT),  # wAR escrowed with each petition
-        "petition_min": (_int, 2, 1, 250),
-        "petition_max": (_int, 250, 2, 1000),
-        "cooldown_count": (_int, 3, 1, 1000),  # petitions a player may make ...
-        "cooldown_hours": (_num, 23.0, 0.0, 24 * 30),  # ... within this many hours
-        "max_payout": (_amount, 300 * UNIT, 0, 300 * UNIT),  # LLAMA, per petition (the formula's maximum is 300)
-        "hourly_cap": (_amount, 3000 * UNIT, 0, 1_000_000 * UNIT),  # LLAMA minted by verdicts per hour
-        "epoch_seconds": (_int, 3600, 1, 7 * 86400),  # how long one committed mood seed lasts
-    },
-    "fed": {},
-    "joker": {"topic_max": (_int, 20, 1, 100)},
-    "oracle": {
-        "min_bet": (_amount, 1 * UNIT, 1, 1000 * UNIT),  # LLAMA
-        "max_bet": (_amount, 10 * UNIT, 1, 1000 * UNIT),
-        "win_ratio": (_num, 1.5, 1.0, 10.0),  # a win pays bet x win_ratio
-        "endowment": (_amount, 1000 * UNIT, 0, 1_000_000 * UNIT),  # LLAMA the Fed gives its pool, once
-        "question_max": (_int, 200, 2, 500),
-    },
-    "wanderer": {
-        "radius": (_int, 6, 1, 100),  # tiles from its placement it wanders
-        "speed": (_num, 1.5, 0.1, 10.0),  # tiles per second
-        "idle_every_s": (_num, 30.0, 1.0, 3600.0),  # seconds between idle lines while players are in the room
-        "talk_cooldown_s": (_num, 5.0, 0.0, 600.0),  # per player, between LLM answers
-    },
-}
-# The template roles of each kind and the variables each role may use.
-ROLES: dict[str, dict[str, set[str]]] = {
-    "king": {"announce": {"persona", "player", "petition", "grade", "votes", "payout", "memory"},
-             "grade": {"persona", "player", "petition", "memory"}},
-    "fed": {"vote": {"persona", "player", "petition", "memory"}},
-    "joker": {"joke": {"persona", "player", "topic", "memory"}},
-    "oracle": {"prophecy": {"persona", "player", "question", "memory"}},
-    "wanderer": {"talk": {"persona", "player", "text", "memory"}},
-}
-LINES: dict[str, set[str]] = {"king": {"ack", "failed", "verdict"}, "fed": set(), "joker": {"failed"},
-                              "oracle": {"failed"}, "wanderer": {"idle", "failed"}}
-GRADING_ROLES = {"vote", "grade"}  # their answer is a grade 0-5: a scored template's choices must be grades
 MODEL_KEYS = {"max_tokens", "temperature", "top_k", "top_p", "grammar"}
 TOP_KEYS = {"name", "kind", "persona", "reach", "committee", "templates", "model", "lines", "economy", "judge"}
 JUDGE_KEYS = {"examples": str, "committee_weight": float, "neighbours": int, "trick_margin": float}
@@ -137,8 +79,8 @@ def load_npc(path: Path, templates: dict[str, PromptTemplate], default_reach: in
     if unknown:
         raise bad(f"unknown field {sorted(unknown)[0]!r} (known: {', '.join(sorted(TOP_KEYS))})")
     kind = doc.get("kind")
-    if kind not in ECONOMY:
-        raise bad(f"kind must be one of {', '.join(ECONOMY)}, got {kind!r}")
+    if kind not in KINDS:
+        raise bad(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     for key in ("name", "persona"):
         if not isinstance(doc.get(key), str) or not doc[key].strip():
             raise bad(f"needs a non-empty string {key!r}")
@@ -161,7 +103,8 @@ def _templates(doc: dict[str, Any], kind: str, known: dict[str, PromptTemplate],
         raise bad(f"[model] has unknown field {sorted(options.keys() - MODEL_KEYS)[0]!r} "
                   f"(known: {', '.join(sorted(MODEL_KEYS))})")
     out = {}
-    for role, allowed in ROLES[kind].items():
+    roles = KINDS[kind].roles
+    for role, allowed in roles.items():
         tid = table.get(role)
         if tid not in known:
             raise bad(f"[templates].{role} must name a template in templates/ (have: {', '.join(sorted(known))}), "
@@ -179,9 +122,9 @@ def _templates(doc: dict[str, Any], kind: str, known: dict[str, PromptTemplate],
             except TypeError as exc:
                 raise bad(f"[model]: {exc}") from None
         out[role] = template
-    if table.keys() - ROLES[kind].keys():
-        raise bad(f"[templates].{sorted(table.keys() - ROLES[kind].keys())[0]} is not a role of a {kind} "
-                  f"(roles: {', '.join(ROLES[kind]) or 'none'})")
+    if table.keys() - roles.keys():
+        raise bad(f"[templates].{sorted(table.keys() - roles.keys())[0]} is not a role of a {kind} "
+                  f"(roles: {', '.join(roles) or 'none'})")
     return out
 
 
@@ -190,8 +133,9 @@ def _lines(table: Any, kind: str, bad: Callable) -> dict[str, list[str]]:
         raise bad("[lines] must be a table of lists of strings")
     out = {}
     for role, lines in table.items():
-        if role not in LINES[kind]:
-            raise bad(f"[lines].{role} is not used by a {kind} (used: {', '.join(sorted(LINES[kind])) or 'none'})")
+        if role not in KINDS[kind].lines:
+            raise bad(f"[lines].{role} is not used by a {kind} "
+                      f"(used: {', '.join(sorted(KINDS[kind].lines)) or 'none'})")
         if isinstance(lines, str):
             lines = [lines]
         if not isinstance(lines, list) or not lines or not all(isinstance(x, str) and x.strip() for x in lines):
@@ -203,23 +147,24 @@ def _lines(table: Any, kind: str, bad: Callable) -> dict[str, list[str]]:
 def _economy(table: Any, kind: str, bad: Callable) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise bad("[economy] must be a table")
-    schema = ECONOMY[kind]
+    schema = KINDS[kind].economy
     for key in table:
         if key not in schema:
             raise bad(f"[economy].{key} is not a setting of a {kind} (settings: {', '.join(schema) or 'none'})")
     out = {}
-    for key, (parse, default, lo, hi) in schema.items():
+    for key, setting in schema.items():
         raw = table.get(key)
         if raw is None:
-            out[key] = default
+            out[key] = setting.default
             continue
         try:
-            value = parse(raw)
+            value = setting.parse(raw)
         except (ValueError, TypeError):
             value = None
-        if value is None or not lo <= value <= hi:
-            shown = show if parse is _amount else str
-            raise bad(f"[economy].{key} must be from {shown(lo)} to {shown(hi)}, got {raw!r}")
+        if value is None or not setting.lowest <= value <= setting.highest:
+            shown = show if setting.is_amount else str
+            raise bad(f"[economy].{key} must be from {shown(setting.lowest)} to {shown(setting.highest)}, "
+                      f"got {raw!r}")
         out[key] = value
     for low, high in (("petition_min", "petition_max"), ("min_bet", "max_bet")):
         if low in out and out[low] > out[high]:

@@ -42,7 +42,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     from server.app import Server, tune_gc
     from server.net.session import SessionConfig
-    from server.world.maps import WorldError, load_world
+    from server.world.maps import WorldError
+    from server.world.reader import load_world
 
     try:
         world = load_world(args.world)
@@ -220,7 +221,9 @@ def cmd_play(args: argparse.Namespace) -> None:
         return
     from client.local import LocalServer, LocalServerError, world_served_at
 
-    from server.world.maps import WorldError, load_world
+    from server.world.maps import WorldError
+
+    from server.world.reader import load_world
 
     world_path = (args.world or DEFAULT_WORLD).resolve()
     try:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
+from typing import Any, Callable
 
 from server.core.clock import now_ms
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from server.app import Server
+GaugeSource = Callable[[], list[str]]
 
 TICK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 
@@ -52,6 +51,7 @@ class Metrics:
         self.ticks: dict[str, Histogram] = {}
         self.tick_frames: Counter[str] = Counter()
         self._samples: deque[tuple[float, int]] = deque(maxlen=11)
+        self.sources: list[GaugeSource] = []
 
     def observe_tick(self, room: str, seconds: float, frames: int) -> None:
         hist = self.ticks.get(room)
@@ -70,19 +70,14 @@ class Metrics:
         (t0, n0), (t1, n1) = self._samples[0], self._samples[-1]
         return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
 
-    def render(self, server: "Server") -> str:
-        rooms = server.rooms
+    def add_source(self, source: "GaugeSource") -> None:
+        """A function that returns metric lines when /metrics is read (the runtime's rooms, ledgers, herd...)."""
+        self.sources.append(source)
+
+    def render(self) -> str:
         lines = [
-            "# HELP llama_land_connections Open websocket connections.",
-            "# TYPE llama_land_connections gauge",
-            f"llama_land_connections {len(server.connections)}",
             "# TYPE llama_land_connections_total counter",
             f"llama_land_connections_total {self.connections_total}",
-            "# HELP llama_land_players Players in the world (including those within their reconnect grace).",
-            "# TYPE llama_land_players gauge",
-            f"llama_land_players {sum(len(r.avatars) for r in rooms.values())}",
-            "# TYPE llama_land_rooms gauge",
-            f"llama_land_rooms {len(rooms)}",
             "# TYPE llama_land_messages_received_total counter",
             f"llama_land_messages_received_total {self.messages_in}",
             "# HELP llama_land_messages_per_second Requests received per second, over the last ten seconds.",
@@ -101,23 +96,34 @@ class Metrics:
         ]
         for room, hist in sorted(self.ticks.items()):
             lines += hist.lines("llama_land_tick_seconds", f'room="{room}"')
-        lines += ["# HELP llama_land_mailbox_depth Messages waiting in an actor's mailbox.",
-                  "# TYPE llama_land_mailbox_depth gauge"]
-        lines += [f'llama_land_mailbox_depth{{actor="{a.id}"}} {a.mailbox.qsize()}' for a in server.actors]
-        lines += ["# HELP llama_land_db_queue_depth Writes waiting for the database writer thread.",
-                  "# TYPE llama_land_db_queue_depth gauge", f"llama_land_db_queue_depth {server.db.queue_depth}",
-                  "# TYPE llama_land_log_appends_total counter", f"llama_land_log_appends_total {server.log.appended}",
-                  "# TYPE llama_land_db_commits_total counter", f"llama_land_db_commits_total {server.db.commits}"]
-        if server.engine is not None and server.herd is not None:
-            lines += inference_lines(server)
-        if server.fed is not None:
-            lines += fed_lines(server)
+        for source in self.sources:
+            lines += source()
         return "\n".join(lines) + "\n"
 
 
-def fed_lines(server: "Server") -> list[str]:
+def gauge(name: str, value: object, help_text: str = "", kind: str = "gauge") -> list[str]:
+    head = [f"# HELP llama_land_{name} {help_text}"] if help_text else []
+    shown = f"{value:g}" if isinstance(value, float) else str(value)
+    return [*head, f"# TYPE llama_land_{name} {kind}", f"llama_land_{name} {shown}"]
+
+
+def world_lines(rooms: dict[str, Any], actors: list[Any], db: Any, log: Any) -> list[str]:
+    """Players and rooms, every actor's mailbox, the database writer and the log."""
+    lines = gauge("players", sum(len(r.avatars) for r in rooms.values()),
+                  "Players in the world (including those within their reconnect grace).")
+    lines += gauge("rooms", len(rooms))
+    lines += ["# HELP llama_land_mailbox_depth Messages waiting in an actor's mailbox.",
+              "# TYPE llama_land_mailbox_depth gauge"]
+    lines += [f'llama_land_mailbox_depth{{actor="{a.id}"}} {a.mailbox.qsize()}' for a in actors]
+    lines += gauge("db_queue_depth", db.queue_depth, "Writes waiting for the database writer thread.")
+    lines += gauge("log_appends_total", log.appended, kind="counter")
+    lines += gauge("db_commits_total", db.commits, kind="counter")
+    return lines
+
+
+def fed_lines(fed: Any) -> list[str]:
     """The Fed's books: petitions by status, and LLAMA minted by verdicts (all from its logged state)."""
-    state = server.fed.state
+    state = fed.state
     statuses: dict[str, int] = {}
     for p in state.petitions.values():
         statuses[p["Status"]] = statuses.get(p["Status"], 0) + 1
@@ -129,8 +135,7 @@ def fed_lines(server: "Server") -> list[str]:
             "# TYPE llama_land_fed_minted_total counter", f"llama_land_fed_minted_total {minted}"]
 
 
-def inference_lines(server: "Server") -> list[str]:
-    herd = server.herd
+def inference_lines(herd: Any) -> list[str]:
     engines = list(herd.engines.values())
     h = herd.stats
     total = lambda attr: sum(getattr(e.stats, attr) for e in engines)  # noqa: E731

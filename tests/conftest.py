@@ -12,7 +12,7 @@ from client.net import GameClient
 from server.app import Server
 from server.core.db import Database
 from server.net.session import SessionConfig
-from server.world.maps import load_world
+from server.world.reader import load_world
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_WORLD = ROOT / "tests" / "worlds" / "two-rooms"

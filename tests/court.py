@@ -12,7 +12,7 @@ from npcs.inference.engine import InferenceConfig
 from npcs.inference.models import default_model_path
 from server.app import Server
 from server.core.db import LogRecord
-from server.world.maps import load_world
+from server.world.reader import load_world
 
 from conftest import FAST, ROOT, near_npc, through
 
@@ -69,9 +69,9 @@ async def balances(client: GameClient) -> dict[str, int]:
 
 def books_balance(srv: Server) -> None:
     """Balances + escrow = supply, per token; and no LLAMA was minted without a logged Fed decision."""
-    for ledger in (srv.ledger, srv.llama):
+    for ledger in (srv.runtime.ledger, srv.runtime.llama):
         assert ledger.state.consistent(), ledger.id
-    with srv.db.session() as session:
+    with srv.runtime.db.session() as session:
         rows = session.exec(select(LogRecord).where(LogRecord.actor.in_(["token:LLAMA", "fed"]))).all()
     entries = [(r.actor, msgpack.unpackb(r.body)) for r in rows]
     decided = {f"petition:{e['Pid']}" for a, e in entries if a == "fed" and e["Action"] == "Verdict"}

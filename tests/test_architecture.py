@@ -1,8 +1,8 @@
 """The structure the docs describe (docs/architecture.md), checked: layers, no import cycles, one reducer table.
 
-Imports are read from the source (ast), so a lazy import inside a function counts as much as one at the top;
-only imports under `if TYPE_CHECKING:` are left out (they never run). Package `__init__` files are left out of
-the cycle check: importing `a.b` runs `a/__init__.py`, which imports nothing here.
+Imports are read from the source (ast), so a lazy import inside a function, or one under `if TYPE_CHECKING:`,
+counts as much as one at the top: a cycle in the types is still a cycle to a reader. Package `__init__` files are
+left out of the cycle check: importing `a.b` runs `a/__init__.py`, which imports nothing here.
 """
 
 from __future__ import annotations
@@ -32,20 +32,10 @@ def project_modules() -> dict[str, Path]:
     return {module_name(p): p for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*.py"))}
 
 
-def _type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
-        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
-
-
 def imports_of(path: Path, modules: dict[str, Path]) -> set[str]:
     tree = ast.parse(path.read_text())
-    skipped = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and _type_checking(node)
-               for child in node.body for n in ast.walk(child)}
     found = set()
     for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -147,14 +137,14 @@ def test_every_logged_actor_of_the_default_world_has_its_reducer(tmp_path):
     from server.app import Server
     from server.core.logged import LoggedActor
     from server.reducers import state_for
-    from server.world.maps import load_world
+    from server.world.reader import load_world
 
     async def run() -> list[tuple[str, type, type]]:
         server = Server(load_world(ROOT / "worlds" / "llama-land"), f"sqlite:///{tmp_path / 'w.db'}", port=0,
                         admin_key_file=tmp_path / "key")
         await server.start()
         try:
-            return [(a.id, type(a.state), type(state_for(a.id))) for a in server.actors if isinstance(a, LoggedActor)]
+            return [(a.id, type(a.state), type(state_for(a.id))) for a in server.runtime.actors if isinstance(a, LoggedActor)]
         finally:
             await server.stop()
 

@@ -62,10 +62,17 @@ class FedActor(LoggedActor):
                          ("Herd-Done", self.on_vote), ("Herd-Failed", self.on_job_failed),
                          ("Tick", self.on_tick), ("Quote", self.on_quote)]:
             self.handle(name.lower(), action(name), fn)
-        # Offerings arriving: the ledger is the record. A vote's place in the herd's queue: the petitioner is told
-        # their place in the King's line instead (pump).
-        for ignored in ("Credit-Notice", "Debit-Notice", "Herd-Queued", "Herd-Started"):
+        # A vote's place in the herd's queue: the petitioner is told their place in the King's line instead (pump).
+        for ignored in ("Herd-Queued", "Herd-Started"):
             self.handle(ignored.lower(), action(ignored), lambda msg: None)
+
+    @classmethod
+    def build(cls, presence: Any, ctx: Any) -> "FedActor":
+        """The King's actor: his file, room and committee; each Oracle's pool is endowed once."""
+        king = presence.spec
+        return cls(ctx.bus, ctx.log, ctx.memory, king, presence.room, [ctx.cast.specs[m] for m in king.committee],
+                   {o.id: o.economy["endowment"] for o in ctx.cast.of_kind("oracle")}, inference=ctx.inference,
+                   concurrency=ctx.fed_concurrency)
 
     def configure(self, king: NpcSpec, king_room: str, committee: list[NpcSpec]) -> None:
         """The King's file, room and committee, and the policy in his [economy] (again at a reload)."""

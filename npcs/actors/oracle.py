@@ -61,6 +61,10 @@ class OracleActor(NpcActor, LoggedActor):
                          ("OracleInfo", self.on_oracle_info)]:
             self.handle(name.lower(), action(name), fn)
 
+    @classmethod
+    def build(cls, presence: Any, ctx: Any) -> "OracleActor":
+        return cls(ctx.bus, presence.spec, presence.room, ctx.memory, ctx.inference, ctx.log)
+
     def configure(self, spec: Any, room: str) -> None:
         super().configure(spec, room)
         self.pool = spec.id
@@ -73,11 +77,9 @@ class OracleActor(NpcActor, LoggedActor):
         return {"question": text}
 
     async def on_prophecy(self, msg: Message) -> None:
-        question, limit = " ".join(msg["Question"].split()), self.spec.economy["question_max"]
-        if not 2 <= len(question) <= limit:
-            self.refuse(msg, Code.BAD_QUESTION, f"a question is 2-{limit} characters, got {len(question)}")
-            return
-        await self.paid_job(msg, "prophecy", {"last_question": question}, question=question)
+        question = self.text_within_limits(msg, "Question", Code.BAD_QUESTION)
+        if question is not None:
+            await self.paid_job(msg, "prophecy", {"last_question": question}, question=question)
 
     # --- High/Low -------------------------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from typing import Any
 from server.core.actors import Actor, Bus, Message, action
 
 from npcs.actors.memory import NpcMemory
+from npcs.kinds import KINDS
 from npcs.npcfile import NpcSpec
 from server.core.protocol import Code
 
@@ -37,8 +38,11 @@ class NpcActor(Actor):
         for name, fn in [("Quote", self.on_quote), ("Herd-Done", self.on_done), ("Herd-Failed", self.on_failed),
                          ("Herd-Queued", self.on_progress), ("Herd-Started", self.on_progress)]:
             self.handle(name.lower(), action(name), fn)
-        for notice in ("Credit-Notice", "Debit-Notice"):  # a pool's takings: the ledger is the record
-            self.handle(notice.lower(), action(notice), lambda msg: None)
+
+    @classmethod
+    def build(cls, presence: Any, ctx: Any) -> "NpcActor":
+        """The actor for a placed NPC (the composition root calls this for the class its kind names)."""
+        return cls(ctx.bus, presence.spec, presence.room, ctx.memory, ctx.inference)
 
     # --- asking the herd ------------------------------------------------------------------------------------------
 
@@ -92,6 +96,16 @@ class NpcActor(Actor):
             return False
         self.jobs[rid] = (player, t, remember)
         return True
+
+    def text_within_limits(self, msg: Message, field: str, code: str) -> str | None:
+        """The request's text field with its spaces collapsed, if its length is within the limits this NPC's kind
+        and file set (npcs/kinds.py; the same limits RoomJoined.Npcs tells clients); else refused."""
+        text = " ".join(msg[field].split())
+        lo, hi = KINDS[self.spec.kind].limits(self.spec.economy)[msg["Action"]][field]
+        if lo <= len(text) <= hi:
+            return text
+        self.refuse(msg, code, f"a {field.lower()} is {lo}-{hi} characters, got {len(text)}")
+        return None
 
     def available(self, msg: Message) -> bool:
         if not self.inference:
@@ -161,11 +175,9 @@ class JokerActor(NpcActor):
         return {"topic": text}
 
     async def on_joke(self, msg: Message) -> None:
-        topic, limit = " ".join(msg["Topic"].split()), self.spec.economy["topic_max"]
-        if not 1 <= len(topic) <= limit:
-            self.refuse(msg, Code.BAD_TOPIC, f"a topic is 1-{limit} characters, got {len(topic)}")
-            return
-        await self.paid_job(msg, "joke", {"last_joke_topic": topic}, topic=topic)
+        topic = self.text_within_limits(msg, "Topic", Code.BAD_TOPIC)
+        if topic is not None:
+            await self.paid_job(msg, "joke", {"last_joke_topic": topic}, topic=topic)
 
 
 class WandererActor(NpcActor):

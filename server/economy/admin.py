@@ -9,19 +9,16 @@ the wAR ledger allows them; the LLAMA ledger refuses them, because only the Fed 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import os
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from server.economy.ledger import TOKENS
 from server.core.protocol import Code, ProtocolError, response
-
-if TYPE_CHECKING:
-    from server.net.session import Connection
+from server.core.request import RequestContext
+from server.economy.ledger import TOKENS
 
 
 def default_key_file(db_url: str) -> Path:
@@ -41,49 +38,40 @@ def ensure_key(path: Path) -> str:
 
 
 
-def _loopback(conn: "Connection") -> bool:
-    host = (conn.ws.remote_address or ("",))[0]
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-async def handle(conn: "Connection", msg: dict[str, Any], now: int) -> None:
+async def handle(ctx: RequestContext, msg: dict[str, Any]) -> dict[str, Any]:
     ref = msg.get("Id")
-    if not _loopback(conn) or not hmac.compare_digest(msg["Key"].encode(), conn.server.admin_key.encode()):
+    if not ctx.loopback or not hmac.compare_digest(msg["Key"].encode(), ctx.admin_key.encode()):
         raise ProtocolError(Code.FORBIDDEN, "admin requests need the admin key, from this machine", ref)
     token = msg.get("Token") or "wAR"
     if token not in TOKENS:
         raise ProtocolError(Code.BAD_REQUEST, f"Token must be one of {', '.join(TOKENS)}", ref)
-    name = await _account(conn, msg["Name"] if msg["Action"] == "AdminCredit" else msg["To"], ref)
+    name = await _account(ctx, msg["Name"] if msg["Action"] == "AdminCredit" else msg["To"], ref)
     if msg["Action"] == "AdminWithdraw":
-        await _withdraw(conn, msg, token, name, now)
-        return
-    done = await conn.server.bus.call(f"token:{token}", {"Action": "Mint", "To": name, "Amount": msg["Amount"],
-                                                         "By": "operator", "Memo": "admin credit", "T": now})
+        return await _withdraw(ctx, msg, token, name)
+    done = await ctx.bus.call(f"token:{token}", {"Action": "Mint", "To": name, "Amount": msg["Amount"],
+                                                 "By": "operator", "Memo": "admin credit", "T": ctx.t})
     if done["Action"] == "Error":
         raise ProtocolError(done["Code"], done["Message"], ref)
-    conn.send(response(msg, Name=name, Token=token, Amount=msg["Amount"], Balance=done["Balance"]))
+    return response(msg, Name=name, Token=token, Amount=msg["Amount"], Balance=done["Balance"])
 
 
-async def _account(conn: "Connection", name: str, ref: str | None) -> str:
-    known = await conn.server.bus.call("accounts", {"Action": "Lookup", "Player": name})
+async def _account(ctx: RequestContext, name: str, ref: str | None) -> str:
+    known = await ctx.bus.call("accounts", {"Action": "Lookup", "Player": name})
     if known["Account"] is None:
         raise ProtocolError(Code.UNKNOWN_ACCOUNT, f"no account {name!r}", ref)
     return known["Account"]["Name"]
 
 
-async def _withdraw(conn: "Connection", msg: dict[str, Any], token: str, to: str, now: int) -> None:
+async def _withdraw(ctx: RequestContext, msg: dict[str, Any], token: str, to: str) -> dict[str, Any]:
     """Move tokens out of a world account (the Oracle's pool, the Fed's offerings) to a player: the operator's
     alone, and never out of a player's account."""
     ref, source = msg.get("Id"), msg["From"]
-    if source not in conn.server.service_accounts:
+    if source not in ctx.service_accounts:
         raise ProtocolError(Code.FORBIDDEN, f"{source!r} is not a world account "
-                                            f"({', '.join(sorted(conn.server.service_accounts))})", ref)
-    done = await conn.server.bus.call(f"token:{token}", {"Action": "Transfer", "From": source, "To": to,
-                                                         "Amount": msg["Amount"], "Tags": {"X-Reason": "withdraw"},
-                                                         "T": now})
+                                            f"({', '.join(sorted(ctx.service_accounts))})", ref)
+    done = await ctx.bus.call(f"token:{token}", {"Action": "Transfer", "From": source, "To": to,
+                                                 "Amount": msg["Amount"], "Tags": {"X-Reason": "withdraw"},
+                                                 "T": ctx.t})
     if done["Action"] == "Error":
         raise ProtocolError(done["Code"], done["Message"], ref)
-    conn.send(response(msg, From=source, To=to, Token=token, Amount=msg["Amount"], Balance=done["Balance"]))
+    return response(msg, From=source, To=to, Token=token, Amount=msg["Amount"], Balance=done["Balance"])

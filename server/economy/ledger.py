@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.core.actors import Bus, Message, action
+from server.core.actors import Bus, Message, action, player_id
 from server.core.logged import LoggedActor
 from server.core.log import MessageLog
 from server.core.state import ActorState
@@ -164,9 +164,10 @@ class TokenActor(LoggedActor):
             self.notify(held["Payer"], "Credit-Notice", held["Amount"], "refund", entry, None)
 
     def notify(self, account: str, notice: str, quantity: int, reason: str, entry: Message, other: str | None) -> None:
-        """Tell an account's owner: a player's connection, or a service actor of that name. Offline: nothing
-        to tell (the balance is there at the next login)."""
-        to = f"player:{account}" if self.bus.lookup(f"player:{account}") is not None else account
+        """Tell a player in the world (their connection, or the avatar waiting for it). World accounts (the herd,
+        the Fed, an Oracle's pool) are not told: their ledger entries are the record, and a notice nobody handles
+        would only fill the operator's log. Offline players: nothing to tell (the balance is there at login)."""
+        to = player_id(account)
         if self.bus.lookup(to) is None:
             return
         msg = {"Action": notice, "Token": self.ticker, "Quantity": quantity, "Balance": self.state.balance(account),

@@ -4,13 +4,11 @@ actors; this is the thin layer that checks a request, fills in who is asking, an
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from server.economy.ledger import TOKENS
 from server.core.protocol import Code, ProtocolError, response
-
-if TYPE_CHECKING:
-    from server.net.session import Connection
+from server.core.request import RequestContext
+from server.economy.ledger import TOKENS
 
 MAX_TAGS = 8
 TAG_NAME = re.compile(r"^X-[A-Za-z0-9-]{1,40}$")
@@ -36,27 +34,26 @@ def _tags(msg: dict[str, Any]) -> dict[str, str]:
     return tags
 
 
-async def handle(conn: "Connection", msg: dict[str, Any], now: int) -> None:
-    bus, action, ref = conn.server.bus, msg["Action"], msg.get("Id")
+async def handle(ctx: RequestContext, msg: dict[str, Any]) -> dict[str, Any]:
+    """Answer one wallet request (the session has checked who may ask): the response map, or ProtocolError."""
+    bus, action, ref, now = ctx.bus, msg["Action"], msg.get("Id"), ctx.t
     if action in ("TokenInfo", "Balances"):  # public, as on the original ledgers
         info = await bus.call(f"token:{_token(msg)}", {"Action": "Info" if action == "TokenInfo" else "Balances",
                                                         "T": now})
-        conn.send(response(msg, **{k: v for k, v in info.items() if k != "Action"}))
-        return
-    if conn.player is None:
+        return response(msg, **{k: v for k, v in info.items() if k != "Action"})
+    me = ctx.player
+    if me is None:
         raise ProtocolError(Code.NOT_LOGGED_IN, f"log in before {action}", ref)
-    me = conn.player.name
     if action == "Balance":
         tokens = [_token(msg)] if msg.get("Token") else list(TOKENS)
         got = {t: (await bus.call(f"token:{t}", {"Action": "Balance", "Account": me, "T": now}))["Balance"]
                for t in tokens}
-        conn.send(response(msg, Balances=got))
-        return
+        return response(msg, Balances=got)
     # Transfer
     token, tags = _token(msg), _tags(msg)
     recipient = msg["Recipient"]
     known = await bus.call("accounts", {"Action": "Lookup", "Player": recipient})
-    if known["Account"] is None and recipient not in conn.server.service_accounts:
+    if known["Account"] is None and recipient not in ctx.service_accounts:
         raise ProtocolError(Code.UNKNOWN_ACCOUNT, f"no account {recipient!r}: nothing was sent", ref)
     if known["Account"] is not None:
         recipient = known["Account"]["Name"]
@@ -64,4 +61,4 @@ async def handle(conn: "Connection", msg: dict[str, Any], now: int) -> None:
                                              "Amount": msg["Quantity"], "Tags": tags, "T": now})
     if done["Action"] == "Error":
         raise ProtocolError(done["Code"], done["Message"], ref)
-    conn.send(response(msg, Token=token, Recipient=recipient, Quantity=msg["Quantity"], Balance=done["Balance"]))
+    return response(msg, Token=token, Recipient=recipient, Quantity=msg["Quantity"], Balance=done["Balance"])

@@ -1,8 +1,5 @@
-"""Loading a world folder: world.toml plus one Tiled map per room (parsed with pytiled-parser).
-
-Conventions (docs/worlds.md has the designer's version): a tile layer named `collision` blocks every tile it
-paints, and so does any tile whose tileset gives it `collides = true`; object layer `spawns` holds named points,
-`portals` holds rectangles with `target_room` and `target_spawn`, `npcs` holds NPC placements.
+"""A world as data: its rules, its rooms' maps (blocked tiles, spawns, portals, NPC placements) and the parsers of
+world.toml's tables and of Tiled's collision layers. server/world/reader.py reads a world folder into these.
 """
 
 from __future__ import annotations
@@ -69,6 +66,10 @@ class RoomMap:
 
     def __post_init__(self) -> None:
         self.rows: list[list[bool]] = self.blocked.tolist()  # the same grid as plain lists, for the hot checks
+        self.index_portals()
+
+    def index_portals(self) -> None:
+        self.portal_at = {}
         for portal in self.portals:
             for y in range(portal.y0, portal.y1):
                 for x in range(portal.x0, portal.x1):
@@ -151,51 +152,6 @@ def blocked_grid(tmap: Any) -> np.ndarray:
     return blocked
 
 
-def load_room(name: str, path: Path) -> RoomMap:
-    if not path.is_file():
-        raise WorldError(f"{path}: map file not found (room {name!r})")
-    try:
-        tmap = pytiled_parser.parse_map(path)
-    except Exception as exc:
-        raise WorldError(f"{path}: not a readable Tiled map: {exc}") from None
-    if tmap.infinite:
-        raise WorldError(f"{path}: infinite maps are not supported; set a fixed map size in Tiled")
-    width, height = tmap.map_size.width, tmap.map_size.height
-    tw, th = tmap.tile_size.width, tmap.tile_size.height
-    blocked = blocked_grid(tmap)
-    spawns: dict[str, list[tuple[int, int]]] = {}
-    portals: list[Portal] = []
-    npcs: list[dict[str, Any]] = []
-    for layer in tmap.layers:
-        if not isinstance(layer, ObjectLayer):
-            continue
-        kind = layer.name.lower()
-        for obj in layer.tiled_objects:
-            x0, y0, x1, y1 = _tile_rect(obj, tw, th)
-            props = dict(obj.properties or {})
-            where = f"{path}: object {obj.name or obj.id!r} in layer {layer.name!r}"
-            if kind == "spawns":
-                tiles = [(x, y) for y in range(y0, y1) for x in range(x0, x1)
-                         if 0 <= x < width and 0 <= y < height and not blocked[y, x]]
-                if not tiles:
-                    raise WorldError(f"{where}: spawn at ({x0}, {y0}) is on a blocked tile")
-                spawns[obj.name or "default"] = tiles
-            elif kind == "portals":
-                if "target_room" not in props:
-                    raise WorldError(f"{where}: portal needs a target_room property")
-                portals.append(
-                    Portal(obj.name, x0, y0, x1, y1, str(props["target_room"]), str(props.get("target_spawn", "default")))
-                )
-            elif kind == "npcs":
-                npcs.append({"name": obj.name, "x": x0, "y": y0, **props})
-    if not spawns:
-        raise WorldError(f"{path}: no spawn point (add a point to an object layer named 'spawns')")
-    return RoomMap(
-        name=name, path=path, sha256=hashlib.sha256(path.read_bytes()).hexdigest(), width=width, height=height,
-        tile_size=tw, blocked=blocked, spawns=spawns, portals=portals, npcs=npcs,
-    )
-
-
 def _rules(table: dict[str, Any], where: Path) -> Rules:
     known = {f.name: f for f in fields(Rules)}
     values = {}
@@ -209,48 +165,6 @@ def _rules(table: dict[str, Any], where: Path) -> Rules:
             raise WorldError(f"{where}: [rules].{key} must be a positive {want.__name__}, got {value!r}")
         values[key] = value
     return Rules(**values)
-
-
-def load_world(root: str | Path) -> World:
-    root = Path(root)
-    toml_path = root / "world.toml"
-    if not toml_path.is_file():
-        raise WorldError(f"{root}: not a world folder (no world.toml)")
-    try:
-        doc = tomllib.loads(toml_path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise WorldError(f"{toml_path}: {exc}") from None
-    meta = doc.get("world", {})
-    rooms_table = doc.get("rooms", {})
-    if not rooms_table:
-        raise WorldError(f"{toml_path}: no rooms (add a [rooms] table: name = \"maps/file.tmj\")")
-    rooms = {name: load_room(name, root / str(rel)) for name, rel in rooms_table.items()}
-    start = meta.get("start_room", next(iter(rooms)))
-    if start not in rooms:
-        raise WorldError(f"{toml_path}: start_room {start!r} is not one of the rooms ({', '.join(rooms)})")
-    start_spawn = meta.get("start_spawn", "default")
-    if start_spawn not in rooms[start].spawns:
-        raise WorldError(f"{toml_path}: start_spawn {start_spawn!r} is not a spawn of room {start!r}")
-    for room in rooms.values():
-        for portal in room.portals:
-            target = rooms.get(portal.target_room)
-            if target is None:
-                raise WorldError(f"{room.path}: portal {portal.name!r} leads to unknown room {portal.target_room!r}")
-            if portal.target_spawn not in target.spawns:
-                raise WorldError(
-                    f"{room.path}: portal {portal.name!r} leads to unknown spawn {portal.target_spawn!r} "
-                    f"of room {portal.target_room!r}"
-                )
-    inference = doc.get("inference", {})
-    unknown = set(inference) - {"model"}
-    if unknown:
-        raise WorldError(f"{toml_path}: unknown setting [inference].{sorted(unknown)[0]} (known: model)")
-    model = (root / str(inference["model"])).resolve() if "model" in inference else None
-    return World(
-        name=str(meta.get("name", root.name)), root=root, start_room=start, start_spawn=start_spawn,
-        rules=_rules(doc.get("rules", {}), toml_path), rooms=rooms, model=model,
-        starting_war=_economy(doc.get("economy", {}), toml_path),
-    )
 
 
 def _economy(table: dict[str, Any], where: Path) -> int:

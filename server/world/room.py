@@ -16,26 +16,42 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable, Protocol
 
 from server.core.actors import Bus, MailboxFull, Message, action, player_id
 from server.core.db import ChatLine, Database, upsert_positions
 from server.world.interest import InterestGrid
 from server.core.log import MessageLog
-from server.core.protocol import Code, error, response
+from server.core.protocol import ACTIONS, Code
 from server.world.rules import Refused, Walker, clean_chat, near, walk
 from server.core.logged import LoggedActor
 from server.world.room_state import RoomState
 from server.world.maps import RoomMap, Rules, World
 
-if TYPE_CHECKING:
-    from npcs.cast import NpcPresence
 
-# Which kind of NPC serves each request; Quote asks by service.
-NPC_ACTIONS = {"Petition": "king", "Joke": "joker", "Prophecy": "oracle", "HighLow": "oracle", "OracleInfo": "oracle",
-               "Quote": None}
-QUOTE_SERVICES = {"petition": "king", "joke": "joker", "prophecy": "oracle"}
-ASK_FROM_ANYWHERE = {"OracleInfo", "Quote"}  # the rest need the player within the NPC's reach
+
+class PlacedNpc(Protocol):
+    """An NPC standing (or walking) in this room, as the cast describes it (npcs/cast.py's NpcPresence): its
+    entity, where it stands, its address and which requests it serves — data, so the room needs no NPC code."""
+
+    spec: Any  # .id, .name, .reach
+    x: int
+    y: int
+    eid: int
+    wanderer: Any  # a Wanderer (npcs/wander.py) if it walks about, else None
+
+    @property
+    def address(self) -> str | None: ...
+
+    @property
+    def serves(self) -> dict[str, str]: ...
+
+    def describe(self) -> dict[str, object]: ...
+
+
+# A room's current (world, map, NPCs placed in it), by room name: what a Reload swaps in.
+RoomSource = Callable[[str], "tuple[World, RoomMap, list[PlacedNpc]]"]
+
 
 
 @dataclass
@@ -52,7 +68,7 @@ class RoomActor(LoggedActor):
     state: RoomState
 
     def __init__(self, world: World, room: RoomMap, bus: Bus, log: MessageLog, db: Database, metrics: Any,
-                 npcs: "list[NpcPresence] | None" = None):
+                 npcs: "list[PlacedNpc] | None" = None, source: "RoomSource | None" = None):
         super().__init__(f"room:{room.name}", log)
         self.world, self.room, self.rules = world, room, world.rules
         self.bus, self.log, self.db, self.metrics = bus, log, db, metrics
@@ -62,6 +78,7 @@ class RoomActor(LoggedActor):
         self.tick_no = 0
         self.npcs = {n.spec.id: n for n in npcs or []}
         self.wanderers = [n for n in self.npcs.values() if n.wanderer is not None]
+        self.source = source  # where a Reload reads the room's new map and NPCs from
         for name, match, fn in [
             ("enter", action("Enter"), self.on_enter),
             ("leave", action("Leave"), self.on_leave),
@@ -73,7 +90,8 @@ class RoomActor(LoggedActor):
             ("checkpoint", action("Checkpoint"), self.on_checkpoint),
             ("npc-say", action("NpcSay"), self.on_npc_say),
             ("reload", action("Reload"), self.on_reload),
-            *((f"npc-{a.lower()}", action(a), self.on_npc_request) for a in NPC_ACTIONS),
+            # Every other player request the session routes here is for an NPC standing in this room.
+            ("npc-request", lambda m: m.get("Action") in ACTIONS and "Player" in m, self.on_npc_request),
         ]:
             self.handle(name, match, fn)
 
@@ -108,6 +126,8 @@ class RoomActor(LoggedActor):
 
     def send_joined(self, avatar: Avatar) -> None:
         w = avatar.walker
+        # Presence learns where the player is before the player does: their next request comes here.
+        self.bus.send("presence", {"Action": "Located", "Player": avatar.name, "Room": self.room.name})
         self.bus.send(player_id(avatar.name), {
             "Action": "RoomJoined", "Room": self.room.name, "World": self.world.name,
             "Map": self.room.path.relative_to(self.world.root).as_posix(), "Width": self.room.width,
@@ -132,9 +152,11 @@ class RoomActor(LoggedActor):
         """A designer changed this room's map or NPCs (`serve --reload`): swap them in under the players, who stay
         connected and in place — or, if their tile is now blocked, on the nearest walkable one — and get a fresh
         RoomJoined (the new map, the new NPCs)."""
-        t, room = msg["T"], msg["Map"]
-        self.world, self.rules, self.room = msg["World"], msg["World"].rules, room
-        self.npcs = {n.spec.id: n for n in msg["Npcs"]}
+        assert self.source is not None
+        world, room, npcs = self.source(self.room.name)
+        t = msg["T"]
+        self.world, self.rules, self.room = world, world.rules, room
+        self.npcs = {n.spec.id: n for n in npcs}
         self.wanderers = [n for n in self.npcs.values() if n.wanderer is not None]
         self.grid = InterestGrid(room.width, room.height, self.rules.cell, self.rules.view_radius)
         self.by_eid = {}
@@ -214,13 +236,12 @@ class RoomActor(LoggedActor):
         avatar = self.avatars.get(msg["Player"])
         if avatar is None:
             return
-        kind = QUOTE_SERVICES[msg["Service"]] if msg["Action"] == "Quote" else NPC_ACTIONS[msg["Action"]]
-        npc = next((n for n in self.npcs.values() if n.spec.kind == kind), None)
+        npc = next((n for n in self.npcs.values() if msg["Action"] in n.serves and n.address), None)
         try:
-            if npc is None or npc.address is None:
-                raise Refused(Code.NO_NPC_HERE, f"nobody here serves {msg['Action']}: find the {kind} of this world")
-            if msg["Action"] not in ASK_FROM_ANYWHERE and not near(avatar.walker.x, avatar.walker.y, npc.x, npc.y,
-                                                                   npc.spec.reach):
+            if npc is None:
+                raise Refused(Code.NO_NPC_HERE, f"nobody in {self.room.name} answers {msg['Action']}: the NPC who "
+                                                f"does stands in another room")
+            if not near(avatar.walker.x, avatar.walker.y, npc.x, npc.y, npc.spec.reach):
                 raise Refused(Code.TOO_FAR, f"walk up to {npc.spec.name} (within {npc.spec.reach} tiles) first")
             if not self.bus.send(npc.address, {**msg, "Npc": npc.spec.id}):
                 raise Refused(Code.UNAVAILABLE, f"{npc.spec.name} is not here right now")

@@ -41,16 +41,16 @@ async def test_petition_acknowledged_judged_paid_announced_and_listed(tmp_path, 
         votes = [v["Grade"] for v in verdict["Votes"]]
         assert sorted(v["Member"] for v in verdict["Votes"]) == ["chair", "dove", "hawk"]
         assert all(v["Grade"] in range(6) and 0 <= v["Expected"] <= 5 for v in verdict["Votes"])  # scored votes
-        config, examples = srv.cast.specs["king"].judge  # the grade that stands is the judge's, recomputable
+        config, examples = srv.runtime.cast.specs["king"].judge  # the grade that stands is the judge's, recomputable
         again = judge.judge(verdict["Text"], [v["Expected"] for v in verdict["Votes"]], examples, config)
         assert (verdict["Grade"], verdict["Committee"], verdict["Examples"]) == (again.grade, again.committee,
                                                                                   again.examples)
         assert verdict["Grade"] >= 3, verdict  # an honest, generous petition
         assert verdict["Mood"] in fairness.MOODS and 1 <= verdict["Uniqueness"] <= 5
         assert verdict["Payout"] == policy.grade_mult(verdict["Grade"]) * verdict["Uniqueness"] * verdict["Mood"] * UNIT
-        with srv.db.session() as session:  # every vote has its receipt
+        with srv.runtime.db.session() as session:  # every vote has its receipt
             assert all(session.get(InferenceReceipt, v["ReceiptId"]) for v in verdict["Votes"])
-        checked = await verify(srv.db, verdict["Votes"][0]["ReceiptId"])  # re-run, answer prefix and all
+        checked = await verify(srv.runtime.db, verdict["Votes"][0]["ReceiptId"])  # re-run, answer prefix and all
         assert checked.match, checked.lines
         assert await balances(alice) == {"wAR": 9 * UNIT, "LLAMA": verdict["Payout"]}
         # The hall hears the King's announcement.
@@ -67,7 +67,7 @@ async def test_petition_acknowledged_judged_paid_announced_and_listed(tmp_path, 
         assert history[0]["Status"] == "granted" and history[0]["Payout"] == verdict["Payout"]
         assert history[0]["Votes"] == verdict["Votes"]
         assert (await bob.request("Petitions"))["Petitions"] == []
-        assert srv.memory.facts[("king", "alice")]["last_petition"].startswith("Please fund")
+        assert srv.runtime.memory.facts[("king", "alice")]["last_petition"].startswith("Please fund")
         body = await asyncio.to_thread(lambda: urllib.request.urlopen(
             f"http://127.0.0.1:{srv.port}/metrics", timeout=5).read().decode())
         assert 'llama_land_petitions{status="granted"} 1' in body
@@ -117,7 +117,7 @@ async def test_cooldown_caps_and_the_mood_commitment(tmp_path, db_url):
 
 
 async def test_the_supply_cap_clamps_a_verdict(tmp_path, db_url, monkeypatch):
-    monkeypatch.setattr("server.app.LLAMA_CAP", 1000 * UNIT + UNIT // 2)  # the Oracle's endowment takes 1000
+    monkeypatch.setattr("server.runtime.LLAMA_CAP", 1000 * UNIT + UNIT // 2)  # the Oracle's endowment takes 1000
     srv = await serve(world_copy(tmp_path), db_url)
     try:
         alice = await player(srv, "alice")

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("ledgers_consistent")
 @pytest.fixture
 def ledgers_consistent(server):
     yield
-    for ledger in (server.ledger, server.llama):
+    for ledger in (server.runtime.ledger, server.runtime.llama):
         assert ledger.state.consistent(), ledger.id
 
 

@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from client.net import GameClient, ServerError
 from server.app import Server
-from server.world.maps import load_world
+from server.world.reader import load_world
 
 from conftest import FAST, TEST_WORLD, until
 
@@ -198,7 +198,7 @@ async def test_a_client_that_stops_reading_is_dropped(db_url):
 
 async def test_a_failing_handler_answers_internal_and_the_room_goes_on(server, connect, bystander, monkeypatch):
     alice = await connect("alice")
-    room = server.rooms["plaza"]
+    room = server.runtime.rooms["plaza"]
 
     def broken(msg):
         raise RuntimeError("a bug in a handler")
@@ -213,7 +213,7 @@ async def test_a_failing_handler_answers_internal_and_the_room_goes_on(server, c
 async def test_a_full_room_mailbox_answers_busy(server, connect, bystander):
     """A room that cannot keep up refuses new requests with BUSY instead of queueing without bound."""
     alice = await connect("alice")
-    room = server.rooms["plaza"]
+    room = server.runtime.rooms["plaza"]
     release = asyncio.Event()
     stalled = asyncio.Event()
 

@@ -213,7 +213,7 @@ async def test_http_endpoints(server, connect):
                  'llama_land_mailbox_depth{actor="room:plaza"}', "llama_land_db_queue_depth"):
         assert name in body
     _, ctype, body = await asyncio.to_thread(get, "/state")
-    assert ctype == "application/json" and json.loads(body) == server.state_hashes()
+    assert ctype == "application/json" and json.loads(body) == server.runtime.state_hashes()
     with pytest.raises(urllib.error.HTTPError) as exc:
         await asyncio.to_thread(get, "/nope")
     assert exc.value.code == 404
@@ -228,7 +228,7 @@ async def test_replay_hashes_equal_the_live_ones(server, connect, db_url):
     await alice.chat("three", scope="near")
     await bob.request("Logout")
     await asyncio.sleep(0.2)
-    live = server.state_hashes()
+    live = server.runtime.state_hashes()
     replayed = {r.actor: {"slot": r.slot, "digest": r.digest} for r in replay_all(Database(db_url), state_for)}
     assert replayed == live
     assert set(live) == {"accounts", "room:plaza", "room:hall", "token:wAR", "token:LLAMA"}

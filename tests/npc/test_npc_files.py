@@ -7,7 +7,7 @@ import pytest
 from npcs.cast import load_cast
 from npcs.npcfile import NpcError
 from npcs.inference.templates import load_templates
-from server.world.maps import load_world
+from server.world.reader import load_world
 
 from conftest import ROOT
 

@@ -15,7 +15,7 @@ from court import DEFAULT_WORLD, WORLD, balances, books_balance, player, serve, 
 
 async def fund(srv, name, amount):
     """Test set-up: give a player LLAMA as the Fed would (petitions are tested in test_economy)."""
-    done = await srv.bus.call("token:LLAMA", {"Action": "Mint", "To": name, "Amount": amount, "By": "fed",
+    done = await srv.runtime.bus.call("token:LLAMA", {"Action": "Mint", "To": name, "Amount": amount, "By": "fed",
                                               "Ref": f"test:{name}", "T": 1})
     assert done["Action"] == "Mint-Done"
 
@@ -38,7 +38,7 @@ async def test_joker_tells_a_paid_joke_and_the_oracle_prophesies(tmp_path, db_ur
         line = await alice.wait_for(lambda e: e["Action"] == "ChatLine" and e.get("Npc") == "joker", past=True)
         assert line["From"] == "Joker" and line["Text"] == done["Text"] and "\n" not in line["Text"]
         assert (await balances(alice))["wAR"] == 10 * UNIT - asked["Fee"]
-        assert srv.memory.facts[("joker", "alice")]["last_joke_topic"] == "hay"
+        assert srv.runtime.memory.facts[("joker", "alice")]["last_joke_topic"] == "hay"
         await through(alice, WORLD, "to-plaza")
         with pytest.raises(ServerError) as exc:  # the Oracle lives in her grove
             await alice.request("Prophecy", Question="Will the hay harvest be good this year?")
@@ -95,12 +95,12 @@ async def test_high_low_is_provably_fair_and_the_pool_is_covered(tmp_path, db_ur
             await bob.request("AdminWithdraw", Key="guess", From="oracle", To="bob", Amount=UNIT, Token="LLAMA")
         assert exc.value.code == "FORBIDDEN"
         with pytest.raises(ServerError) as exc:
-            await bob.request("AdminWithdraw", Key=srv.admin_key, From="alice", To="bob", Amount=UNIT, Token="LLAMA")
+            await bob.request("AdminWithdraw", Key=srv.runtime.admin_key, From="alice", To="bob", Amount=UNIT, Token="LLAMA")
         assert exc.value.code == "FORBIDDEN"
         with pytest.raises(ServerError) as exc:  # a player cannot send from the pool: a transfer is always from me
             await bob.request("Transfer", Token="LLAMA", Recipient="bob", Quantity=UNIT, From="oracle")
         assert exc.value.code == "INSUFFICIENT_FUNDS"
-        out = await bob.request("AdminWithdraw", Key=srv.admin_key, From="oracle", To="bob", Amount=pool - UNIT,
+        out = await bob.request("AdminWithdraw", Key=srv.runtime.admin_key, From="oracle", To="bob", Amount=pool - UNIT,
                                 Token="LLAMA")
         assert out["Balance"] == UNIT and (await balances(bob))["LLAMA"] == pool - UNIT
         # The pool now holds 1 LLAMA: it cannot cover the win of a 3 LLAMA bet (1.5 LLAMA), so it is refused whole.
@@ -115,7 +115,7 @@ async def test_high_low_is_provably_fair_and_the_pool_is_covered(tmp_path, db_ur
 
 
 def books_balance_except_test_funding(srv):
-    for ledger in (srv.ledger, srv.llama):
+    for ledger in (srv.runtime.ledger, srv.runtime.llama):
         assert ledger.state.consistent(), ledger.id
 
 
@@ -129,15 +129,15 @@ async def test_a_wanderer_answers_a_nearby_player_and_ignores_a_far_one(tmp_path
         alice = await player(srv, "alice")
         npcs = {n["Id"]: n for n in (await alice.wait_for(lambda e: e["Action"] == "RoomJoined", past=True))["Npcs"]}
         assert set(npcs) == {"dolly", "paco"}  # the plaza's NPCs; the Joker and the Oracle have rooms of their own
-        jobs = srv.engine.stats.jobs
+        jobs = srv.runtime.engine.stats.jobs
         await alice.chat("Hello Paco, are you awake?")  # Paco hears only within 1 tile: no inference at all
         await asyncio.sleep(1.0)
-        assert srv.engine.stats.jobs == jobs and srv.herd.waiting == 0
+        assert srv.runtime.engine.stats.jobs == jobs and srv.runtime.herd.waiting == 0
         await alice.chat("Hello Dolly! What is the gossip about the King?")
         answer = await alice.wait_for(lambda e: e["Action"] == "ChatLine" and e.get("Npc") == "dolly", timeout=60)
         assert answer["From"] == "Dolly" and answer["Scope"] == "near" and answer["Text"]
-        assert srv.engine.stats.jobs == jobs + 1
-        assert "gossip" in srv.memory.facts[("dolly", "alice")]["last_said"]
+        assert srv.runtime.engine.stats.jobs == jobs + 1
+        assert "gossip" in srv.runtime.memory.facts[("dolly", "alice")]["last_said"]
         # Dolly walks: her entity moves in the ticks.
         moved = await alice.wait_for(lambda e: e["Action"] == "Tick" and any(m[0] == npcs["dolly"]["Eid"]
                                                                             for m in e["M"]), timeout=15)

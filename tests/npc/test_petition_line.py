@@ -10,7 +10,7 @@ from npcs.inference.engine import InferenceConfig
 from npcs.inference.models import default_model_path
 from server.app import Server
 from server.core.db import InferenceReceipt
-from server.world.maps import load_world
+from server.world.reader import load_world
 
 from conftest import FAST, run_cli
 from court import UNIT, balances, books_balance, world_copy
@@ -64,7 +64,7 @@ async def test_a_crowd_waits_in_line_in_order_and_nobody_is_turned_away(tmp_path
             assert places[-1] == 0, places
             assert places[:-1] == sorted(places[:-1], reverse=True) and all(p <= i + 1 for p in places), places
         assert max(e["Position"] for e in crowd[-1].events if e["Action"] == "NpcThinking") >= 5
-        order = [srv.fed.state.order.index(a["PetitionId"]) for a in accepted]
+        order = [srv.runtime.fed.state.order.index(a["PetitionId"]) for a in accepted]
         assert order == sorted(order)
         books_balance(srv)
     finally:
@@ -103,7 +103,7 @@ async def test_verify_rescores_a_vote_and_reports_its_margin(tmp_path, db_url):
         a = await alice.request("Petition", Text=PETITIONS[0])
         verdict = await outcome(alice, a["PetitionId"])
         vote = verdict["Votes"][0]
-        with srv.db.session() as session:
+        with srv.runtime.db.session() as session:
             receipt = session.get(InferenceReceipt, vote["ReceiptId"])
         scores = json.loads(receipt.scores)
         assert set(scores) == set("012345") and max(scores, key=scores.get) == str(vote["Grade"])

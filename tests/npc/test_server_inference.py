@@ -10,7 +10,7 @@ from client.net import GameClient, ServerError
 from npcs.inference.engine import InferenceConfig
 from npcs.inference.models import DEFAULT_MODEL, default_model_path
 from server.app import Server
-from server.world.maps import load_world
+from server.world.reader import load_world
 
 from conftest import FAST, ROOT, TEST_WORLD, run_cli
 
@@ -29,7 +29,7 @@ async def test_herd_info_over_the_wire_and_metrics(live):
     info = await client.request("HerdInfo")  # public: no login needed
     assert info["Token"] == "wAR" and info["BaseFee"] > 0 and info["TokenFee"] > 0
     assert info["Multiplier"] == 1.0 and info["QueueLength"] == 0
-    assert set(live.herd.templates) == {"king-verdict@1", "king-announce@1", "fed-vote@1", "fed-score@1", "joker-joke@1",
+    assert set(live.runtime.herd.templates) == {"king-verdict@1", "king-announce@1", "fed-vote@1", "fed-score@1", "joker-joke@1",
                                         "oracle-prophecy@1", "llama-talk@1"}
     body = await asyncio.to_thread(lambda: urllib.request.urlopen(
         f"http://127.0.0.1:{live.port}/metrics", timeout=5).read().decode())
@@ -88,7 +88,7 @@ async def test_a_template_can_name_its_own_model(tmp_path):
                  InferenceConfig(str(default_model_path())))
     await srv.start()
     try:
-        assert set(srv.herd.engines) == {str(default_model_path()), str(own.resolve())}
+        assert set(srv.runtime.herd.engines) == {str(default_model_path()), str(own.resolve())}
         from server.core.actors import Edge
 
         class Inbox(Edge):
@@ -101,12 +101,12 @@ async def test_a_template_can_name_its_own_model(tmp_path):
                 raise TypeError
 
         inbox = Inbox()
-        srv.bus.register(inbox)
+        srv.runtime.bus.register(inbox)
         t = 10**12
-        await srv.bus.call("token:wAR", {"Action": "Mint", "To": "alice", "Amount": 10**12, "By": "operator", "T": t})
-        quote = await srv.bus.call("herd", {"Action": "Quote", "Requester": "alice", "Template": "oracle@1",
+        await srv.runtime.bus.call("token:wAR", {"Action": "Mint", "To": "alice", "Amount": 10**12, "By": "operator", "T": t})
+        quote = await srv.runtime.bus.call("herd", {"Action": "Quote", "Requester": "alice", "Template": "oracle@1",
                                             "Values": {"question": "will it rain hay?"}, "T": t})
-        run = await srv.bus.call("herd", {"Action": "Run", "QuoteId": quote["QuoteId"], "Requester": "alice",
+        run = await srv.runtime.bus.call("herd", {"Action": "Run", "QuoteId": quote["QuoteId"], "Requester": "alice",
                                           "Payer": "alice", "RequestId": "oracle-1", "Notify": inbox.id, "T": t})
         assert run["Action"] == "Run-Accepted"
         done = await asyncio.wait_for(inbox.got.get(), 60)
@@ -115,7 +115,7 @@ async def test_a_template_can_name_its_own_model(tmp_path):
         assert done["Action"] == "Herd-Done" and done["Text"] in ("yes", "no")
         from server.core.db import InferenceReceipt
 
-        with srv.db.session() as s:
+        with srv.runtime.db.session() as s:
             assert s.get(InferenceReceipt, done["ReceiptId"]).model_path == str(own.resolve())
     finally:
         await srv.stop()

@@ -7,7 +7,7 @@ import pytest
 
 from client.net import GameClient
 from server.app import Server
-from server.world.maps import load_world
+from server.world.reader import load_world
 from server.tools.worldcheck import check_world
 
 from conftest import FAST, ROOT, run_cli, through

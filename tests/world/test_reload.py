@@ -8,7 +8,7 @@ import pytest
 from client.net import GameClient
 from server.app import Server
 from server.reload import ReloadError, reload_world
-from server.world.maps import load_world
+from server.world.reader import load_world
 
 from conftest import FAST, ROOT, through
 from court import WORLD, world_copy
@@ -40,19 +40,19 @@ async def test_a_reload_swaps_maps_and_npcs_under_connected_players(tmp_path):
         dolly.write_text(dolly.read_text().replace('name = "Dolly"', 'name = "Dolly the Bold"'))
         again = await alice.wait_for(lambda e: e["Action"] == "RoomJoined" and e is not first, timeout=10)
         assert (again["X"], again["Y"]) != (x, y) and abs(again["X"] - x) + abs(again["Y"] - y) <= 2
-        assert srv.world.rooms["plaza"].walkable(again["X"], again["Y"])
+        assert srv.runtime.world.rooms["plaza"].walkable(again["X"], again["Y"])
         assert [n["Name"] for n in again["Npcs"]] == ["Dolly the Bold"]
-        moved = await alice.move("S" if srv.world.rooms["plaza"].walkable(again["X"], again["Y"] + 1) else "N")
+        moved = await alice.move("S" if srv.runtime.world.rooms["plaza"].walkable(again["X"], again["Y"] + 1) else "N")
         assert moved["Action"] == "Move-Response"
         assert not alice.closed.done() and not bob.closed.done()
         assert not [e for e in bob.events if e["Action"] == "RoomJoined" and e["Room"] == "fed-hall"][1:]
-        assert "paco" not in srv.npc_names and srv.bus.lookup("npc:paco") is None
-        assert srv.rooms["plaza"].state.config["MapSha"] == srv.world.rooms["plaza"].sha256
+        assert "paco" not in srv.runtime.npc_names and srv.runtime.bus.lookup("npc:paco") is None
+        assert srv.runtime.rooms["plaza"].state.config["MapSha"] == srv.runtime.world.rooms["plaza"].sha256
         # A broken edit is refused and the running world stays.
         dolly.write_text(dolly.read_text().replace('kind = "wanderer"', 'kind = "dragon"'))
         with pytest.raises(ReloadError, match="dolly.toml: kind must be one of"):
-            await reload_world(srv)
-        assert srv.cast.specs["dolly"].kind == "wanderer"
+            await reload_world(srv.runtime)
+        assert srv.runtime.cast.specs["dolly"].kind == "wanderer"
         await asyncio.sleep(0)
     finally:
         await srv.stop()

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from server.world.maps import WorldError, load_world
+from server.world.maps import WorldError
+
+from server.world.reader import load_world
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_WORLD = ROOT / "tests" / "worlds" / "two-rooms"

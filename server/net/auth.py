@@ -1,0 +1,44 @@
+"""Authentication: Register, Login and Resume, each ending with the name the connection is now playing as.
+
+Passwords are hashed and checked off the event loop (scrypt in a thread); an unknown name costs the same work and
+gets the same answer as a wrong password, so names cannot be probed by timing or by message.
+"""
+
+from __future__ import annotations
+
+from server.core.actors import Message
+from server.core.clock import now_ms
+from server.core.protocol import Code, Refused
+from server.economy.accounts import MIN_PASSWORD, check_name, hash_off_loop, verify_off_loop
+from server.net.host import WorldHost
+
+
+async def register(host: WorldHost, msg: Message, scrypt_n: int) -> str:
+    name, password = msg["Name"], msg["Password"]
+    check_name(name, host.npc_names)
+    if len(password) < MIN_PASSWORD:
+        raise Refused(Code.WEAK_PASSWORD, f"a password needs at least {MIN_PASSWORD} characters")
+    pw_hash = await hash_off_loop(password, scrypt_n)
+    reply = await host.bus.call("accounts", {"Action": "Register", "Player": name, "Hash": pw_hash, "T": now_ms()})
+    if reply["Action"] == "Error":
+        raise Refused(reply["Code"], reply["Message"])
+    return name
+
+
+async def login(host: WorldHost, msg: Message) -> str:
+    reply = await host.bus.call("accounts", {"Action": "Lookup", "Player": msg["Name"]})
+    account = reply["Account"]
+    stored = account["Hash"] if account else host.dummy_hash
+    ok = await verify_off_loop(msg["Password"], stored)
+    if not (ok and account):
+        raise Refused(Code.BAD_CREDENTIALS, "wrong name or password")
+    return account["Name"]
+
+
+def resume(tokens: dict[str, str], msg: Message) -> str:
+    """A token names the session it was issued for; it ends at logout, at the end of the grace period, and when a
+    newer login of the same player replaces it (that connection is told `Kicked`)."""
+    name = tokens.get(msg["Token"])
+    if name is None:
+        raise Refused(Code.SESSION_EXPIRED, "that session has ended; log in again")
+    return name

@@ -1,0 +1,239 @@
+"""Connection: one websocket, the I/O shell around the session state machine (server/net/session.py).
+
+It reads frames, applies the rate limit, decodes and validates requests (server/core/protocol.py), asks the state
+machine where each goes, and runs the route's handler. Game traffic (moves, chat, NPC requests) is handed to the
+player's room at once; requests that must wait (hashing a password, asking the ledgers) come back as a coroutine
+that serve() awaits, so one connection's requests are still handled in order. Every request is re-stamped with the
+logged-in name and the receive time, so a player can only ever act as itself and handlers never read the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import time
+from typing import Any, Callable, Coroutine
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
+
+from server.core import protocol
+from server.core.actors import MailboxFull, Message
+from server.core.clock import now_ms
+from server.core.protocol import Code, ProtocolError, Refused, error, response
+from server.core.request import RequestContext
+from server.economy import admin, wallet
+from server.net import auth
+from server.net.frames import ws_binary_frame
+from server.net.host import WorldHost
+from server.net.presence import PlayerEdge, Presence
+from server.net.session import Phase, RateLimit, SessionConfig, after, decide
+
+log = logging.getLogger("llama_land.session")
+
+
+class Connection:
+    def __init__(self, ws: ServerConnection, host: WorldHost, presence: Presence, config: SessionConfig,
+                 metrics: Any, spawn: Callable[[Coroutine], Any]):
+        self.ws, self.host, self.presence, self.config, self.metrics, self.spawn = \
+            ws, host, presence, config, metrics, spawn
+        self.phase = Phase.NEW
+        self.player: PlayerEdge | None = None
+        self.limit = RateLimit(config.rate, config.burst, time.monotonic())
+        self.closing = False
+        self.handlers = {"hello": self.on_hello, "ping": self.on_ping, "auth": self.on_auth,
+                         "logout": self.on_logout, "npc": self.on_npc, "fed": self.on_fed, "herd": self.on_herd,
+                         "wallet": self.on_wallet, "admin": self.on_admin}
+
+    # --- output ----------------------------------------------------------------------------------------------
+
+    def write(self, frame: bytes) -> None:
+        self.write_wire(ws_binary_frame(frame))
+
+    def write_wire(self, wire: bytes) -> None:
+        """Queue a framed message without waiting. The transport buffer is the outbound queue; past write_limit
+        the client is too slow, and it is dropped rather than allowed to hold a room back. Whole frames go
+        straight to the transport, between the frames websockets itself writes (pongs, close)."""
+        ws = self.ws
+        if self.closing or ws.protocol.state is not State.OPEN:
+            return
+        if ws.transport.get_write_buffer_size() > self.config.write_limit:
+            self.metrics.slow_clients += 1
+            log.info("dropping %s: client too slow", self.describe())
+            self.closing = True
+            ws.transport.abort()
+            return
+        ws.transport.write(wire)
+        self.metrics.frames_out += 1
+
+    def send(self, msg: Message) -> None:
+        self.write(protocol.encode(msg))
+
+    def close(self, code: int, reason: str) -> None:
+        self.closing = True
+        self.spawn(self.ws.close(code, reason))
+
+    def kicked(self) -> None:
+        """A newer login of the same player took the avatar over."""
+        self.player, self.phase = None, Phase.GREETED
+        self.close(4000, "logged in elsewhere")
+
+    def describe(self) -> str:
+        return self.player.name if self.player else str(self.ws.remote_address)
+
+    # --- input -----------------------------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        try:
+            async for data in self.ws:
+                # Closing: keep reading and discard, so the client's close frame is seen and the close is clean.
+                if not self.closing:
+                    waiting = self.on_frame(data)
+                    if waiting is not None:
+                        await waiting
+        except ConnectionClosed:  # the client vanished without a close frame: an everyday event for a server
+            pass
+        finally:
+            self.disconnected()
+
+    def on_frame(self, data: bytes | str) -> Coroutine[Any, Any, None] | None:
+        self.metrics.messages_in += 1
+        if not self.limit.allow(time.monotonic()):
+            self.metrics.errors[Code.RATE_LIMITED] += 1
+            if self.limit.strikes > self.config.flood_strikes:
+                log.info("closing %s: flood", self.describe())
+                self.close(1008, "flood: too many requests")
+            else:  # dropped, but answered with its Ref, so the client knows which request to send again
+                self.send(error(Code.RATE_LIMITED, f"slow down: at most {self.config.rate:g} requests per second",
+                                protocol.ref_of(data)))
+            return None
+        try:
+            msg = protocol.decode(data)
+            route = decide(self.phase, msg, self.player.name if self.player else None)
+            if route.to == "room":
+                self.to_room(msg)
+                return None
+        except ProtocolError as exc:
+            self.metrics.errors[exc.code] += 1
+            self.send(exc.frame())
+            return None
+        return self._handle_reporting(self.handlers[route.to], msg)
+
+    async def _handle_reporting(self, handler: Callable[[Message], Coroutine], msg: Message) -> None:
+        try:
+            await handler(msg)
+            self.phase = after(self.phase, msg["Action"])
+        except ProtocolError as exc:
+            self.metrics.errors[exc.code] += 1
+            self.send(exc.frame())
+        except Refused as no:
+            self.metrics.errors[no.code] += 1
+            self.send(error(no.code, no.message, msg.get("Id")))
+        except (asyncio.TimeoutError, LookupError, MailboxFull):
+            log.exception("%s: %s failed", self.describe(), msg["Action"])
+            self.metrics.errors[Code.INTERNAL] += 1
+            self.send(error(Code.INTERNAL, "the server could not complete this request; try again", msg.get("Id")))
+
+    def stamped(self, msg: Message, **extra: Any) -> Message:
+        """The request rebuilt from its schema: the sender cannot smuggle in Player, T or anything else."""
+        assert self.player is not None
+        out = {k: msg[k] for k in protocol.ACTIONS[msg["Action"]] if k in msg}
+        out.update(Action=msg["Action"], Player=self.player.name, T=now_ms(), **extra)
+        if msg.get("Id") is not None:
+            out["Id"] = msg["Id"]
+        return out
+
+    def to_room(self, msg: Message) -> None:
+        assert self.player is not None
+        routed = self.stamped(msg)
+        if msg["Action"] == "Whisper":  # names are unique regardless of case: whisper to the one meant
+            routed["To"] = self.presence.name_of(msg["To"])
+        try:
+            self.host.bus.send(self.player.room, routed)
+        except MailboxFull:
+            raise ProtocolError(Code.BUSY, "the room is busy; try again in a moment", msg.get("Id")) from None
+
+    def context(self) -> RequestContext:
+        host = (self.ws.remote_address or ("",))[0]
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        return RequestContext(self.host.bus, self.player.name if self.player else None, now_ms(), loopback,
+                              self.host.admin_key, self.host.service_accounts)
+
+    # --- the routes' handlers --------------------------------------------------------------------------------
+
+    async def on_hello(self, msg: Message) -> None:
+        if msg["Version"] != protocol.VERSION:
+            raise ProtocolError(Code.VERSION_MISMATCH, f"this server speaks protocol {protocol.VERSION}, not "
+                                                       f"{msg['Version']}", msg.get("Id"), Supported=[protocol.VERSION])
+        self.send(response(msg, Version=protocol.VERSION, Server=protocol.SERVER_NAME, World=self.host.world.name,
+                           MaxFrame=protocol.MAX_FRAME, Rate=self.config.rate, Grace=self.config.grace_s))
+
+    async def on_ping(self, msg: Message) -> None:
+        self.send(response(msg, T=now_ms()))
+
+    async def on_wallet(self, msg: Message) -> None:
+        self.send(await wallet.handle(self.context(), msg))
+
+    async def on_admin(self, msg: Message) -> None:
+        self.send(await admin.handle(self.context(), msg))
+
+    async def on_npc(self, msg: Message) -> None:
+        """A request an NPC answers from anywhere in the world (Quote, OracleInfo): straight to that NPC."""
+        npc = self.host.npc_serving(msg["Action"], msg.get("Service"))
+        if npc is None or npc.address is None:
+            raise ProtocolError(Code.NO_NPC_HERE, f"nobody in this world answers {msg['Action']}"
+                                + (f" for {msg['Service']}" if msg.get("Service") else ""), msg.get("Id"))
+        try:
+            sent = self.host.bus.send(npc.address, self.stamped(msg, Npc=npc.spec.id))
+        except MailboxFull:
+            raise ProtocolError(Code.BUSY, f"{npc.spec.name} is busy; try again in a moment", msg.get("Id")) from None
+        if not sent:
+            raise ProtocolError(Code.UNAVAILABLE, f"{npc.spec.name} is not here right now", msg.get("Id"))
+
+    async def on_fed(self, msg: Message) -> None:
+        if self.host.bus.lookup("fed") is None:
+            raise ProtocolError(Code.UNAVAILABLE, "this world has no Llama Fed", msg.get("Id"))
+        ask = {"Action": "Info" if msg["Action"] == "FedInfo" else "Petitions", "T": now_ms(),
+               "Player": self.player.name if self.player else None, "Epoch": msg.get("Epoch")}
+        reply = await self.host.bus.call("fed", ask)
+        self.send(response(msg, **{k: v for k, v in reply.items() if k != "Action"}))
+
+    async def on_herd(self, msg: Message) -> None:
+        if self.host.bus.lookup("herd") is None:
+            raise ProtocolError(Code.UNAVAILABLE, "this server runs without inference", msg.get("Id"))
+        info = await self.host.bus.call("herd", {"Action": "Info", "T": now_ms()})
+        self.send(response(msg, **{k: v for k, v in info.items() if k not in ("Action", "ReplyTo")}))
+
+    async def on_auth(self, msg: Message) -> None:
+        action = msg["Action"]
+        if action == "Register":
+            name = await auth.register(self.host, msg, self.config.scrypt_n)
+        elif action == "Login":
+            name = await auth.login(self.host, msg)
+        else:
+            name = auth.resume(self.presence.tokens, msg)
+        self.player = await self.presence.enter(self, name, via=action.lower())
+        self.send(response(msg, Name=name, Token=self.player.token, Grace=self.config.grace_s))
+        allowance = self.host.world.starting_war
+        if allowance > 0:  # asked again at every login: the ledger grants it once, even if a crash came between
+            try:
+                await self.host.bus.call("token:wAR", {"Action": "Allowance", "To": name, "Amount": allowance,
+                                                       "T": now_ms()})
+            except (MailboxFull, asyncio.TimeoutError, LookupError):  # the login stands; the next one grants it
+                log.warning("starting allowance for %s deferred: the ledger is busy", name)
+
+    async def on_logout(self, msg: Message) -> None:
+        assert self.player is not None
+        self.presence.leave(self.player, "logout")
+        self.player = None
+        self.send(response(msg))
+
+    def disconnected(self) -> None:
+        if self.player is not None and self.player.conn is self:
+            self.presence.detach(self.player)
+        self.player = None

@@ -1,0 +1,33 @@
+"""WorldHost: the narrow view of the world a session needs (the composition root, server/runtime.py, provides it).
+
+Sessions never reach into the runtime's actors: they send messages on the bus and read these few facts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from server.core.actors import Bus
+from server.world.maps import World
+
+
+class NpcAddress(Protocol):
+    @property
+    def address(self) -> str | None: ...
+
+
+class WorldHost(Protocol):
+    bus: Bus
+    world: World
+    admin_key: str
+    dummy_hash: str  # scrypt of nothing: a login with an unknown name costs what a wrong password costs
+
+    @property
+    def npc_names(self) -> frozenset[str]: ...
+
+    @property
+    def service_accounts(self) -> frozenset[str]: ...
+
+    def npc_serving(self, action: str, service: str | None = None) -> Any: ...
+
+    def load_checkpoint(self, name: str) -> Any: ...

@@ -1,0 +1,288 @@
+"""WorldRuntime: the composition root. It builds and owns everything a world is made of — the database and the
+log, the bus, the accounts and the two ledgers, one actor per room, the NPC cast and its actors, the inference
+engines and the herd — and has the world's whole lifecycle in three calls:
+
+start   load templates and the cast (a broken NPC file stops the start), open the database, build the actors,
+        open them in order (ledgers, rooms, herd, NPCs: each finishes what a crash interrupted)
+swap    a changed world folder (`serve --reload`): new maps and NPCs under connected players, NPC actors
+        reconfigured, started or retired, the herd's templates updated
+stop    drain the herd (queued jobs refunded while the ledgers still run), stop actors NPCs first, checkpoint
+        positions and snapshot every logged actor so a restart replays nothing
+
+The listener, HTTP and the tickers are the Server's (server/app.py); the sessions reach the world through the
+narrow WorldHost interface (server/net/host.py) this class provides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from npcs.actors.memory import NpcMemory
+from npcs.cast import Cast, NpcPresence, load_cast
+from npcs.inference.engine import InferenceConfig, InferenceEngine
+from npcs.inference.herd import HerdActor
+from npcs.inference.templates import TemplateError, load_templates, validate_grammar
+from npcs.kinds import KINDS
+from server.core.actors import Actor, LocalBus
+from server.core.clock import now_ms
+from server.core.db import Database, PositionCheckpoint
+from server.core.log import MessageLog
+from server.economy.accounts import AccountsActor, hash_password
+from server.economy.admin import default_key_file, ensure_key
+from server.economy.ledger import LLAMA_CAP, SERVICE_ACCOUNTS, TokenActor
+from server.reducers import state_for
+from server.world.maps import World
+from server.world.room import RoomActor
+
+log = logging.getLogger("llama_land.runtime")
+
+
+@dataclass
+class NpcContext:
+    """What an NPC actor's `build(presence, ctx)` may use."""
+
+    bus: LocalBus
+    log: MessageLog
+    memory: NpcMemory
+    cast: Cast
+    inference: bool
+    fed_concurrency: int
+
+
+class WorldRuntime:
+    def __init__(self, world: World, db_url: str, metrics: Any, inference: InferenceConfig | None = None,
+                 admin_key_file: Path | None = None, scrypt_n: int = 2**14):
+        self.world, self.db_url, self.metrics = world, db_url, metrics
+        self.inference, self.admin_key_file, self.scrypt_n = inference, admin_key_file, scrypt_n
+        self.bus = LocalBus()
+        self.templates: dict[str, Any] = {}
+        self.cast = Cast({})
+        self.db: Database | None = None
+        self.log: MessageLog | None = None
+        self.memory: NpcMemory | None = None
+        self.engine: InferenceEngine | None = None
+        self.herd: HerdActor | None = None
+        self.fed: Actor | None = None
+        self.ledger: TokenActor | None = None
+        self.llama: TokenActor | None = None
+        self.rooms: dict[str, RoomActor] = {}
+        self.actors: list[Actor] = []
+        self.npc_actors: list[Actor] = []
+        self.admin_key = ""
+        self.dummy_hash = ""
+        self.tasks: set[asyncio.Task] = set()
+
+    # --- what the sessions read (server/net/host.py) --------------------------------------------------------
+
+    @property
+    def npc_names(self) -> frozenset[str]:
+        """No player may be called like an NPC (its id or name) or an NPC kind."""
+        return frozenset(self.cast.names()) | frozenset(KINDS)
+
+    @property
+    def service_accounts(self) -> frozenset[str]:
+        return SERVICE_ACCOUNTS | {s.id for s in self.cast.of_kind("oracle")}
+
+    def npc_serving(self, action: str, service: str | None = None) -> NpcPresence | None:
+        """The NPC that answers a request from anywhere in the world (reach "world"), wherever it stands."""
+        for presence in self.cast.placed.values():
+            if presence.serves.get(action) == "world" and (service is None or presence.quote == service):
+                return presence
+        return None
+
+    def load_checkpoint(self, name: str) -> PositionCheckpoint | None:
+        assert self.db is not None
+        with self.db.session() as session:
+            return session.get(PositionCheckpoint, name)
+
+    # --- lifecycle ---------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        model = self.inference.model_path if self.inference else None
+        self.templates = await asyncio.to_thread(load_templates, self.world.root / "templates", model)
+        self.cast = load_cast(self.world, self.templates)
+        self.db = Database(self.db_url)
+        self.admin_key = ensure_key(self.admin_key_file or default_key_file(self.db_url))
+        self.db.start()
+        self.log = MessageLog(self.db, state_for)
+        self.ledger = TokenActor("wAR", self.bus, self.log, cap=None, minters=("allowance", "operator"))
+        self.llama = TokenActor("LLAMA", self.bus, self.log, cap=LLAMA_CAP, minters=("fed",))
+        self.rooms = {name: RoomActor(self.world, room, self.bus, self.log, self.db, self.metrics,
+                                      self.cast.in_room(name), source=self.room_config)
+                      for name, room in self.world.rooms.items()}
+        self.actors = [AccountsActor(self.bus, self.log), self.ledger, self.llama, *self.rooms.values()]
+        if self.inference is not None:
+            await self._start_inference(self.inference)
+        self.memory = NpcMemory(self.db)
+        self.memory.load()
+        self.npc_actors = [a for a in map(self.make_npc_actor, self._acting_npcs()) if a is not None]
+        self.actors.extend(self.npc_actors)
+        for actor in self.actors:
+            self.bus.register(actor)
+            actor.start()
+        t = now_ms()
+        for actor in self.actors:  # ledgers, rooms, the herd (refunds), then the NPCs (the Fed, the Oracle)
+            await actor.open(t)
+        # Login with an unknown name costs the same scrypt work as a wrong password.
+        self.dummy_hash = await asyncio.to_thread(hash_password, "no such account", self.scrypt_n)
+
+    def _acting_npcs(self) -> list[NpcPresence]:
+        """One actor per placed NPC whose kind has one; the King's actor is the Fed, committee members are data."""
+        return [p for p in self.cast.placed.values() if KINDS[p.spec.kind].actor is not None]
+
+    def make_npc_actor(self, presence: NpcPresence) -> Actor | None:
+        kind = KINDS[presence.spec.kind]
+        if kind.actor is None:
+            return None
+        assert self.log is not None and self.memory is not None
+        ctx = NpcContext(self.bus, self.log, self.memory, self.cast, self.herd is not None,
+                         self.fed_concurrency(len(self.cast.king.committee) if self.cast.king else 1))
+        actor = kind.actor_class().build(presence, ctx)
+        if presence.spec.kind == "king":
+            self.fed = actor
+        return actor
+
+    def fed_concurrency(self, votes: int) -> int:
+        """Petitions with the committee at once: enough to keep every worker busy (one judged, one queued behind
+        it), never so many that their votes fill the inference queue; the rest wait in the King's line."""
+        cfg = self.inference
+        return 1 if cfg is None else max(1, min(2 * cfg.workers, cfg.queue_size // (max(votes, 1) + 1)))
+
+    async def _start_inference(self, cfg: InferenceConfig) -> None:
+        """Model checked, grammars validated, workers up: any failure here stops the start with a clear error."""
+        assert self.db is not None
+        templates = {**self.templates, **self.cast.templates()}
+        await asyncio.to_thread(self.check_npc_grammars, cfg.model_path, self.cast, self.templates)
+        self.engine = InferenceEngine(cfg.model_path, self.db, cfg.workers, cfg.threads, cfg.n_ctx, cfg.queue_size,
+                                      cfg.timeout)
+        # A template with a model of its own gets one single-threaded worker for it: cores are scarce.
+        more = {path: InferenceEngine(path, self.db, 1, 1, cfg.n_ctx, cfg.queue_size, cfg.timeout)
+                for path in sorted({t.model for t in templates.values() if t.model} - {self.engine.model_path})}
+        await asyncio.gather(self.engine.start(), *(e.start() for e in more.values()))
+        self.herd = HerdActor(self.bus, self.engine, templates, more_engines=more)
+        self.actors.append(self.herd)
+
+    @staticmethod
+    def check_npc_grammars(model_path: str, cast: Cast, templates: dict[str, Any]) -> None:
+        """Templates were checked as files; an NPC file's [model] grammar replaces one, and is checked here."""
+        for spec in cast.specs.values():
+            for template in spec.templates.values():
+                base = templates.get(template.id.split("/")[0])
+                if template.grammar and (base is None or base.grammar != template.grammar):
+                    why = validate_grammar(template.grammar, template.model or model_path)
+                    if why:
+                        raise TemplateError(f"{spec.path}: [model] grammar rejected: {why}")
+
+    async def stop(self) -> None:
+        if self.herd is not None:
+            await self.herd.drain()  # queued jobs fail and are refunded while the ledger still runs
+        for task in list(self.tasks):
+            task.cancel()
+        t = now_ms()
+        for actor in reversed(self.actors):  # NPCs first, the ledgers they pay through last
+            await actor.stop()
+        for room in self.rooms.values():
+            room.checkpoint_all(t)
+        assert self.log is not None and self.db is not None
+        for actor in self.logged():  # a restart then replays nothing
+            self.log.snapshot(actor.id, actor.state)
+        self.db.stop()
+
+    def logged(self) -> list[Any]:
+        return [a for a in self.actors if hasattr(a, "record")]
+
+    def state_hashes(self) -> dict[str, dict[str, Any]]:
+        """Per logged actor: its log head and state digest (the live side of `llama-land replay --compare`)."""
+        assert self.log is not None
+        out = {}
+        for actor in self.logged():
+            head = self.log.heads.get(actor.id)
+            if head is not None and head.slot > 0:
+                out[actor.id] = {"slot": head.slot, "digest": actor.state.digest()}
+        return out
+
+    def periodic(self) -> list[tuple[float, str, str]]:
+        """(every seconds, address, Action) the Server's housekeeping delivers: the Fed keeps the next epoch's
+        commitment published; rooms checkpoint moved players' positions."""
+        jobs = [(10.0, "fed", "Tick")] if self.fed is not None else []
+        return jobs + [(self.world.rules.checkpoint_s, room.id, "Checkpoint") for room in self.rooms.values()]
+
+    # --- reload ------------------------------------------------------------------------------------------------
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def swap(self, world: World, templates: dict[str, Any], cast: Cast) -> list[str]:
+        """Put a reloaded world in place (server/reload.py checked it loads); returns what changed. Rooms whose
+        map, NPCs or rules changed are told to Reload (a plain message: each reads its new map and cast from
+        room_config); NPC actors of an unchanged kind are reconfigured in place, new NPCs start (and open,
+        finishing what a crash left), removed ones stop; the King's Fed takes his new file, room and committee."""
+        changed = self._swap_npcs(cast)
+        changed += self._swap_rooms(world, cast)
+        if self.herd is not None:
+            self.herd.templates.update({**templates, **cast.templates()})
+        self.templates = templates
+        return changed
+
+    def room_config(self, name: str) -> tuple[World, Any, list[NpcPresence]]:
+        """What a room serves now: the world, its map, the NPCs placed in it (read by the room on Reload)."""
+        return self.world, self.world.rooms[name], self.cast.in_room(name)
+
+    def _swap_rooms(self, world: World, cast: Cast) -> list[str]:
+        changed, t = [], now_ms()
+        for name, room in world.rooms.items():
+            before = sorted((p.spec.id, p.x, p.y, p.spec) for p in self.cast.in_room(name))
+            after = sorted((p.spec.id, p.x, p.y, p.spec) for p in cast.in_room(name))
+            if room.sha256 != self.world.rooms[name].sha256 or before != after or world.rules != self.world.rules:
+                changed.append(name)
+        self.world, self.cast = world, cast  # what the rooms read when they handle Reload
+        for name in changed:
+            self.bus.send(self.rooms[name].id, {"Action": "Reload", "T": t})
+        return [f"room {name}" for name in changed]
+
+    def _swap_npcs(self, cast: Cast) -> list[str]:
+        changed = []
+        fed = self.fed
+        if fed is not None and cast.king is not None:
+            king = cast.king
+            committee = [cast.specs[m] for m in king.committee]
+            if king != fed.king or [m.id for m in fed.committee] != king.committee or \
+                    any(new != old for new, old in zip(committee, fed.committee)):
+                changed.append("npc king")
+            fed.configure(king, cast.placed[king.id].room, committee)
+        running = {a.spec.id: a for a in self.npc_actors if a is not fed}
+        for npc_id, presence in cast.placed.items():
+            if presence.spec.kind == "king":
+                continue
+            actor = running.pop(npc_id, None)
+            if actor is not None and actor.spec.kind == presence.spec.kind:
+                if actor.spec != presence.spec or actor.room != presence.room:
+                    actor.configure(presence.spec, presence.room)
+                    changed.append(f"npc {npc_id}")
+                continue
+            if actor is not None:
+                self._retire(actor)
+            fresh = self.make_npc_actor(presence)
+            if fresh is not None:
+                self.npc_actors.append(fresh)
+                self.actors.append(fresh)
+                self.bus.register(fresh)
+                fresh.start()
+                self.spawn(fresh.open(now_ms()))
+                changed.append(f"npc {npc_id} (new)")
+        for npc_id, actor in running.items():
+            self._retire(actor)
+            changed.append(f"npc {npc_id} (gone)")
+        return changed
+
+    def _retire(self, actor: Actor) -> None:
+        self.npc_actors.remove(actor)
+        self.actors.remove(actor)
+        self.bus.unregister(actor.id)
+        self.spawn(actor.stop())
