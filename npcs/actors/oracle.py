@@ -25,7 +25,7 @@ from server.core.logged import LoggedActor
 from server.core.state import ActorState
 
 from npcs.actors import fairness
-from npcs.actors.services import NpcActor
+from npcs.actors.services import NpcActor, PaidText
 from server.core.protocol import Code
 
 
@@ -53,11 +53,12 @@ class OracleState(ActorState):
 class OracleActor(NpcActor, LoggedActor):
     State = OracleState
     state: OracleState
+    prophecy = PaidText("Question", Code.BAD_QUESTION, "prophecy", "question", "last_question")
 
     def __init__(self, bus: Any, spec: Any, room: str, memory: Any, inference: bool, log_: MessageLog):
         super().__init__(bus, spec, room, memory, inference, prefix="oracle", log=log_)
         self.configure(spec, room)
-        for name, fn in [("Prophecy", self.on_prophecy), ("HighLow", self.on_highlow),
+        for name, fn in [("Prophecy", lambda msg: self.prophecy.ask(self, msg)), ("HighLow", self.on_highlow),
                          ("OracleInfo", self.on_oracle_info)]:
             self.handle(name.lower(), action(name), fn)
 
@@ -74,12 +75,7 @@ class OracleActor(NpcActor, LoggedActor):
         return await self.bus.call("token:LLAMA", {"Action": kind, **fields})
 
     def quote_values(self, text: str) -> dict[str, Any]:
-        return {"question": text}
-
-    async def on_prophecy(self, msg: Message) -> None:
-        question = self.text_within_limits(msg, "Question", Code.BAD_QUESTION)
-        if question is not None:
-            await self.paid_job(msg, "prophecy", {"last_question": question}, question=question)
+        return {self.prophecy.variable: text}
 
     # --- High/Low -------------------------------------------------------------------------------------------------
 

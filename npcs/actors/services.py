@@ -9,6 +9,7 @@ says the answer in its room. A failed job is refunded by the herd; the NPC says 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from server.core.actors import Actor, Bus, Message, action
@@ -163,21 +164,33 @@ class NpcActor(Actor):
                                             "T": t})
 
 
+@dataclass(frozen=True)
+class PaidText:
+    """A paid request whose one text field fills one template variable: Joke {Topic}, Prophecy {Question}."""
+
+    field: str  # the request's field, checked against the kind's limits
+    code: str  # the error for a text outside them
+    role: str  # the NPC's template role
+    variable: str  # the variable the text fills (and the Quote's Text fills, to price it)
+    remember: str  # what the NPC keeps of it about the player
+
+    async def ask(self, npc: NpcActor, msg: Message) -> None:
+        text = npc.text_within_limits(msg, self.field, self.code)
+        if text is not None:
+            await npc.paid_job(msg, self.role, {self.remember: text}, **{self.variable: text})
+
 
 class JokerActor(NpcActor):
     """Joke {Topic}: a one-line joke on the topic, paid at the herd's quote."""
 
+    joke = PaidText("Topic", Code.BAD_TOPIC, "joke", "topic", "last_joke_topic")
+
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.handle("joke", action("Joke"), self.on_joke)
+        self.handle("joke", action("Joke"), lambda msg: self.joke.ask(self, msg))
 
     def quote_values(self, text: str) -> dict[str, Any]:
-        return {"topic": text}
-
-    async def on_joke(self, msg: Message) -> None:
-        topic = self.text_within_limits(msg, "Topic", Code.BAD_TOPIC)
-        if topic is not None:
-            await self.paid_job(msg, "joke", {"last_joke_topic": topic}, topic=topic)
+        return {self.joke.variable: text}
 
 
 class WandererActor(NpcActor):

@@ -140,9 +140,14 @@ class Connection:
         """The request rebuilt from its schema: the sender cannot smuggle in Player, T or anything else."""
         assert self.player is not None
         out = {k: msg[k] for k in protocol.ACTIONS[msg["Action"]] if k in msg}
-        out.update(Action=msg["Action"], Player=self.player.name, T=now_ms(), **extra)
-        if msg.get("Id") is not None:
-            out["Id"] = msg["Id"]
+        out["Action"] = msg["Action"]
+        out["Player"] = self.player.name
+        out["T"] = now_ms()
+        if extra:
+            out.update(extra)
+        ref = msg.get("Id")
+        if ref is not None:
+            out["Id"] = ref
         return out
 
     def to_room(self, msg: Message) -> None:

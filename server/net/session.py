@@ -48,10 +48,10 @@ assert ROUTES.keys() == protocol.ACTIONS.keys(), "every protocol action needs a 
 
 def decide(phase: Phase, msg: dict, player: str | None = None) -> Route:
     """Where a decoded request goes in this phase, or the ProtocolError that answers it."""
-    action, ref = msg["Action"], msg.get("Id")
-    route = ROUTES[action]
-    if route.who == "anyone":
+    route = ROUTES[msg["Action"]]
+    if phase is Phase.PLAYING and route.who == "player" or route.who == "anyone":  # the hot path: a move
         return route
+    action, ref = msg["Action"], msg.get("Id")
     if phase is Phase.NEW:
         raise ProtocolError(Code.HELLO_REQUIRED, "send Hello with the protocol version first", ref)
     if route.who == "visitor" and phase is Phase.PLAYING:
