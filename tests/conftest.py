@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import pgcluster
 from client.net import GameClient
 from server.app import Server
 from server.core.db import Database
@@ -20,9 +21,25 @@ TEST_WORLD = ROOT / "tests" / "worlds" / "two-rooms"
 FAST = SessionConfig(grace_s=1.0, scrypt_n=2**8)
 
 
-@pytest.fixture
-def db_url(tmp_path):
-    return f"sqlite:///{tmp_path / 'llama.db'}"
+@pytest.fixture(scope="session")
+def postgres():
+    """One throwaway PostgreSQL cluster for the whole run, started the first time a test asks for it."""
+    why = pgcluster.available()
+    if why is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is needed for the database tests: {why}")
+        pytest.skip(why)
+    cluster = pgcluster.Cluster().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """Every database-backed test runs twice: on an SQLite file, and on a fresh database of a real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'llama.db'}"
+    return request.getfixturevalue("postgres").new_database()
 
 
 @pytest.fixture

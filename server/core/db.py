@@ -1,8 +1,10 @@
 """Persistence with sqlmodel: tables, engine set-up, and the writer thread.
 
 All writes go through one `Database` writer thread that commits in groups: the event loop hands it a job and
-awaits a future, so a slow disk never stalls a room, and many appends share one fsync. SQLite runs in WAL mode
-with synchronous=NORMAL, which survives a killed process (not a power cut); any SQLAlchemy URL works.
+awaits a future, so a slow disk never stalls a room, and many appends share one fsync. Two engines are supported
+and tested: SQLite (the default; WAL mode with synchronous=NORMAL, which survives a killed process, not a power
+cut) and PostgreSQL through psycopg 3 (`postgresql+psycopg://user:password@host/db`; a bare `postgresql://`
+means the same).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import queue
 import threading
 from typing import Any, Callable, Optional
 
-from sqlalchemy import UniqueConstraint, event
+from sqlalchemy import BigInteger, UniqueConstraint, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlmodel import Field, Session, SQLModel, create_engine
@@ -26,7 +28,7 @@ DEFAULT_URL = "sqlite:///llama-land.db"
 class Account(SQLModel, table=True):
     name: str = Field(primary_key=True)
     pw_hash: str
-    created_ms: int
+    created_ms: int = Field(sa_type=BigInteger)  # ms since the epoch: 64 bits
 
 
 class LogRecord(SQLModel, table=True):
@@ -36,7 +38,7 @@ class LogRecord(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     actor: str = Field(index=True)
     slot: int
-    t_ms: int
+    t_ms: int = Field(sa_type=BigInteger)  # ms since the epoch: 64 bits
     action: str
     body: bytes
     prev_hash: str
@@ -62,7 +64,7 @@ class ChatLine(SQLModel, table=True):
     author: str
     to: Optional[str] = None
     text: str
-    t_ms: int
+    t_ms: int = Field(sa_type=BigInteger)  # ms since the epoch: 64 bits
 
 
 class PositionCheckpoint(SQLModel, table=True):
@@ -72,7 +74,7 @@ class PositionCheckpoint(SQLModel, table=True):
     room: str
     x: int
     y: int
-    t_ms: int
+    t_ms: int = Field(sa_type=BigInteger)  # ms since the epoch: 64 bits
 
 
 _UPSERTS: dict[str, Any] = {}
@@ -104,14 +106,14 @@ class NpcFact(SQLModel, table=True):
     npc: str = Field(primary_key=True)
     player: str = Field(primary_key=True)
     facts: str  # JSON object: fact name -> short text
-    t_ms: int
+    t_ms: int = Field(sa_type=BigInteger)  # ms since the epoch: 64 bits
 
 
 class InferenceReceipt(SQLModel, table=True):
     """Everything needed to re-run one inference and check it: see npcs/inference/receipts.py and `llama-land verify`."""
 
     id: str = Field(primary_key=True)  # the first 24 hex digits of `hash`
-    created_ms: int
+    created_ms: int = Field(sa_type=BigInteger)  # ms since the epoch: 64 bits
     requester: str = Field(index=True)
     request_id: str
     template_id: str
@@ -144,7 +146,12 @@ def make_db_engine(url: str) -> Engine:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise BadDatabaseURL(f"cannot parse {url!r}: {exc}") from None
+    if parsed.drivername == "postgresql":  # SQLAlchemy's default driver for it differs between versions: ours is
+        parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, which the project installs
     kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql":
+        kwargs["pool_pre_ping"] = True  # a connection the server dropped (a restart) is replaced, not failed
+        kwargs["connect_args"] = {"connect_timeout": 10}
     if parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"check_same_thread": False}
     try:
@@ -165,7 +172,7 @@ def make_db_engine(url: str) -> Engine:
         with engine.connect():
             pass
     except Exception as exc:  # the driver's own error text is the useful part
-        reason = getattr(exc, "orig", None) or exc
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())  # one line, whatever the driver says
         raise BadDatabaseURL(f"cannot open {parsed.render_as_string(hide_password=True)}: {reason}") from None
     return engine
 

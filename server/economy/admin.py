@@ -22,10 +22,17 @@ from server.economy.ledger import TOKENS
 
 
 def default_key_file(db_url: str) -> Path:
+    """Next to an SQLite file; for a database server, one file per database in the user's data folder."""
     url = make_url(db_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         return Path(url.database + ".admin-key")
-    return Path("llama-land.admin-key")
+    if url.get_backend_name() == "sqlite":
+        return Path("llama-land.admin-key")
+    data = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "llama-land"
+    data.mkdir(parents=True, exist_ok=True)
+    name = "-".join(str(p) for p in (url.get_backend_name(), url.host or "local", url.port or "", url.database or "")
+                    if p != "")
+    return data / f"{name}.admin-key"
 
 
 def ensure_key(path: Path) -> str:

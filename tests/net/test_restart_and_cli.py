@@ -13,8 +13,8 @@ from client.net import GameClient
 from conftest import ServerProcess, run_cli, walk
 
 
-async def test_a_killed_server_restarts_with_accounts_chat_and_positions(tmp_path):
-    db = f"sqlite:///{tmp_path / 'world.db'}"
+async def test_a_killed_server_restarts_with_accounts_chat_and_positions(db_url):
+    db = db_url  # an SQLite file, then a PostgreSQL database
     first = ServerProcess(db)
     try:
         alice = await GameClient.connect(first.url)
