@@ -247,6 +247,18 @@ def cmd_play(args: argparse.Namespace) -> None:
         local.stop()
 
 
+def cmd_db(args: argparse.Namespace) -> None:
+    from server.tools.dbcopy import CopyRefused, copy_database
+
+    try:
+        done = copy_database(args.source, args.target, state_for)
+    except (BadDatabaseURL, CopyRefused) as exc:
+        fail(str(exc))
+    tables = ", ".join(f"{n} {name}" for name, n in done.rows.items() if n)
+    print(f"copied {sum(done.rows.values())} rows ({tables}); the copy replays to the same state: "
+          f"{done.actors} actors, {done.entries} log entries")
+
+
 def cmd_world(args: argparse.Namespace) -> None:
     if args.world_command == "new":
         from server.tools.scaffold import new_world
@@ -368,6 +380,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = world_sub.add_parser("check", help="report every problem of a world, with file and place; exit 1 if any")
     check.add_argument("path", help="the world folder")
     world.set_defaults(fn=cmd_world)
+    dbs = sub.add_parser("db", help="database tools (docs/operations.md, Persistence)")
+    copy = dbs.add_subparsers(dest="db_command", required=True).add_parser(
+        "copy", help="copy a stopped world's database to an empty one (e.g. SQLite to PostgreSQL), then check replay")
+    copy.add_argument("source", help="the database URL to copy from")
+    copy.add_argument("target", help="an empty database URL to copy into")
+    dbs.set_defaults(fn=cmd_db)
     return parser
 
 

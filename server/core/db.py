@@ -225,6 +225,7 @@ class Database:
             self._jobs.put(None)
             self._thread.join()
             self._thread = None
+        self.engine.dispose()  # close pooled connections: a database server counts them (the engine can reconnect)
 
     @property
     def queue_depth(self) -> int:

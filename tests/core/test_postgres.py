@@ -38,3 +38,24 @@ def test_timestamps_are_64_bit_on_postgresql(postgres):
         session.commit()
         assert session.exec(select(ChatLine)).one().t_ms == 1_795_335_666_686
     db.engine.dispose()
+
+
+def test_db_copy_moves_an_old_sqlite_world_to_postgresql_and_replay_verifies(tmp_path, postgres):
+    """The pre-change fixture world (tests/fixtures): copied, then replayed on PostgreSQL to the same digests."""
+    import json
+    import shutil
+
+    from conftest import ROOT
+
+    source = tmp_path / "old.db"
+    shutil.copy(ROOT / "tests" / "fixtures" / "before-architecture.db", source)
+    target = postgres.new_database()
+    done = run_cli("db", "copy", f"sqlite:///{source}", target)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "the copy replays to the same state: 10 actors, 48 log entries" in done.stdout
+    replayed = run_cli("replay", "--db", target, "--json")
+    assert replayed.returncode == 0
+    digests = json.loads(replayed.stdout)
+    assert digests == json.loads((ROOT / "tests" / "fixtures" / "before-architecture.json").read_text())
+    again = run_cli("db", "copy", f"sqlite:///{source}", target)  # never into a database that holds a world
+    assert again.returncode == 2 and "already holds a world's log" in again.stderr
