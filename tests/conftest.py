@@ -30,7 +30,14 @@ def postgres():
             pytest.fail(f"PostgreSQL is needed for the database tests: {why}")
         pytest.skip(why)
     cluster = pgcluster.Cluster().start()
+    # A database server's world keeps its admin key in the user's data folder: the tests' keys go with the cluster.
+    before = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(cluster.dir / "data-home")
     yield cluster
+    if before is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = before
     cluster.stop()
 
 
