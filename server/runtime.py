@@ -31,6 +31,7 @@ from server.core.actors import Actor, LocalBus
 from server.core.clock import now_ms
 from server.core.db import Database, PositionCheckpoint
 from server.core.log import MessageLog
+from server.core.logged import LoggedActor
 from server.economy.accounts import AccountsActor, hash_password
 from server.economy.admin import default_key_file, ensure_key
 from server.economy.ledger import LLAMA_CAP, SERVICE_ACCOUNTS, TokenActor
@@ -119,7 +120,8 @@ class WorldRuntime:
             await self._start_inference(self.inference)
         self.memory = NpcMemory(self.db)
         self.memory.load()
-        self.npc_actors = [a for a in map(self.make_npc_actor, self._acting_npcs()) if a is not None]
+        # One actor per placed NPC whose kind has one; the King's actor is the Fed, committee members are data.
+        self.npc_actors = [a for a in map(self.make_npc_actor, self.cast.placed.values()) if a is not None]
         self.actors.extend(self.npc_actors)
         for actor in self.actors:
             self.bus.register(actor)
@@ -129,10 +131,6 @@ class WorldRuntime:
             await actor.open(t)
         # Login with an unknown name costs the same scrypt work as a wrong password.
         self.dummy_hash = await asyncio.to_thread(hash_password, "no such account", self.scrypt_n)
-
-    def _acting_npcs(self) -> list[NpcPresence]:
-        """One actor per placed NPC whose kind has one; the King's actor is the Fed, committee members are data."""
-        return [p for p in self.cast.placed.values() if KINDS[p.spec.kind].actor is not None]
 
     def make_npc_actor(self, presence: NpcPresence) -> Actor | None:
         kind = KINDS[presence.spec.kind]
@@ -192,8 +190,8 @@ class WorldRuntime:
             self.log.snapshot(actor.id, actor.state)
         self.db.stop()
 
-    def logged(self) -> list[Any]:
-        return [a for a in self.actors if hasattr(a, "record")]
+    def logged(self) -> list[LoggedActor]:
+        return [a for a in self.actors if isinstance(a, LoggedActor)]
 
     def state_hashes(self) -> dict[str, dict[str, Any]]:
         """Per logged actor: its log head and state digest (the live side of `llama-land replay --compare`)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from server.core.units import UNIT, show
+from server.core.units import show
 from server.core.actors import Message, action
 from server.core.log import MessageLog
 from server.core.logged import LoggedActor

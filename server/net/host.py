@@ -11,11 +11,6 @@ from server.core.actors import Bus
 from server.world.maps import World
 
 
-class NpcAddress(Protocol):
-    @property
-    def address(self) -> str | None: ...
-
-
 class WorldHost(Protocol):
     bus: Bus
     world: World

@@ -12,7 +12,7 @@ import asyncio
 import secrets
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from server.core.actors import Bus, Edge, MailboxFull, Message, player_id
+from server.core.actors import Edge, MailboxFull, Message, player_id
 from server.core.clock import now_ms
 from server.core.protocol import Code, ProtocolError, encode
 from server.net.frames import ws_binary_frame

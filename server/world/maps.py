@@ -5,14 +5,12 @@ world.toml's tables and of Tiled's collision layers. server/world/reader.py read
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytiled_parser
-from pytiled_parser import ObjectLayer, TileLayer
+from pytiled_parser import TileLayer
 
 from server.world import grid
 from server.core.units import DECIMALS, UNIT, parse_amount

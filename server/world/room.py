@@ -26,7 +26,7 @@ from server.core.protocol import ACTIONS, Code
 from server.world.rules import Refused, Walker, clean_chat, near, walk
 from server.core.logged import LoggedActor
 from server.world.room_state import RoomState
-from server.world.maps import RoomMap, Rules, World
+from server.world.maps import RoomMap, World
 
 
 

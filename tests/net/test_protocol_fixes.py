@@ -8,7 +8,7 @@ import logging
 import msgpack
 import pytest
 
-from client.net import GameClient, ServerError
+from client.net import ServerError
 from server.core.actors import Actor, Edge, LocalBus
 from server.core.protocol import Code, ProtocolError, decode
 from server.economy.ledger import TokenActor
