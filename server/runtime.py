@@ -19,7 +19,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from npcs.actors.memory import NpcMemory
 from npcs.cast import Cast, NpcPresence, load_cast
@@ -52,6 +52,7 @@ class NpcContext:
     cast: Cast
     inference: bool
     fed_concurrency: int
+    chat_max: Callable[[], int]  # the world's chat limit now: what an NPC's answer is cut to
 
 
 class WorldRuntime:
@@ -138,7 +139,8 @@ class WorldRuntime:
             return None
         assert self.log is not None and self.memory is not None
         ctx = NpcContext(self.bus, self.log, self.memory, self.cast, self.herd is not None,
-                         self.fed_concurrency(len(self.cast.king.committee) if self.cast.king else 1))
+                         self.fed_concurrency(len(self.cast.king.committee) if self.cast.king else 1),
+                         lambda: self.world.rules.chat_max)
         actor = kind.actor_class().build(presence, ctx)
         if presence.spec.kind == "king":
             self.fed = actor

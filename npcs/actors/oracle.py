@@ -55,8 +55,8 @@ class OracleActor(NpcActor, LoggedActor):
     state: OracleState
     prophecy = PaidText("Question", Code.BAD_QUESTION, "prophecy", "question", "last_question")
 
-    def __init__(self, bus: Any, spec: Any, room: str, memory: Any, inference: bool, log_: MessageLog):
-        super().__init__(bus, spec, room, memory, inference, prefix="oracle", log=log_)
+    def __init__(self, bus: Any, spec: Any, room: str, memory: Any, inference: bool, log_: MessageLog, **npc: Any):
+        super().__init__(bus, spec, room, memory, inference, prefix="oracle", log=log_, **npc)
         self.configure(spec, room)
         for name, fn in [("Prophecy", lambda msg: self.prophecy.ask(self, msg)), ("HighLow", self.on_highlow),
                          ("OracleInfo", self.on_oracle_info)]:
@@ -64,7 +64,7 @@ class OracleActor(NpcActor, LoggedActor):
 
     @classmethod
     def build(cls, presence: Any, ctx: Any) -> "OracleActor":
-        return cls(ctx.bus, presence.spec, presence.room, ctx.memory, ctx.inference, ctx.log)
+        return cls(ctx.bus, presence.spec, presence.room, ctx.memory, ctx.inference, ctx.log, chat_max=ctx.chat_max)
 
     def configure(self, spec: Any, room: str) -> None:
         super().configure(spec, room)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from server.core.actors import Actor, Bus, Message, action
 
@@ -18,22 +18,20 @@ from npcs.actors.memory import NpcMemory
 from npcs.kinds import KINDS
 from npcs.npcfile import NpcSpec
 from server.core.protocol import Code
+from server.world.maps import Rules
+from server.world.rules import npc_line
 
 log = logging.getLogger("llama_land.npcs")
-
-
-def one_line(text: str) -> str:
-    """What an NPC may say: the first line of the model's answer (the original cut at the first newline too)."""
-    return (text.strip().splitlines() or [""])[0].strip()
 
 
 class NpcActor(Actor):
     requires_inference = True
 
     def __init__(self, bus: Bus, spec: NpcSpec, room: str, memory: NpcMemory, inference: bool, prefix: str = "npc",
-                 **base: Any):
+                 chat_max: Callable[[], int] = lambda: Rules.chat_max, **base: Any):
         super().__init__(f"{prefix}:{spec.id}", **base)  # base: what a LoggedActor base takes (its log)
         self.bus, self.spec, self.room, self.memory, self.inference = bus, spec, room, memory, inference
+        self.chat_max = chat_max  # the world's chat limit now (a reload may change it)
         self.jobs: dict[str, tuple[str, int, dict[str, Any]]] = {}  # request id -> (player, time asked, facts to remember)
         self.spoken = 0
         for name, fn in [("Quote", self.on_quote), ("Herd-Done", self.on_done), ("Herd-Failed", self.on_failed),
@@ -43,7 +41,7 @@ class NpcActor(Actor):
     @classmethod
     def build(cls, presence: Any, ctx: Any) -> "NpcActor":
         """The actor for a placed NPC (the composition root calls this for the class its kind names)."""
-        return cls(ctx.bus, presence.spec, presence.room, ctx.memory, ctx.inference)
+        return cls(ctx.bus, presence.spec, presence.room, ctx.memory, ctx.inference, chat_max=ctx.chat_max)
 
     # --- asking the herd ------------------------------------------------------------------------------------------
 
@@ -133,7 +131,7 @@ class NpcActor(Actor):
         if job is None:
             return
         player, t, remember = job
-        text = one_line(msg["Text"]) or "…"
+        text = npc_line(msg["Text"], self.chat_max()) or "…"  # the room's ChatLine carries the same text
         self.say(text, t, scope=self.scope)
         self.bus.send(f"player:{player}", {"Action": "NpcDone", "Npc": self.spec.id, "RequestId": msg["RequestId"],
                                            "Text": text, "ReceiptId": msg["ReceiptId"], "Fee": msg["Fee"]})

@@ -23,7 +23,7 @@ from server.core.db import ChatLine, Database, upsert_positions
 from server.world.interest import InterestGrid
 from server.core.log import MessageLog
 from server.core.protocol import ACTIONS, Code
-from server.world.rules import Refused, Walker, clean_chat, near, walk
+from server.world.rules import Refused, Walker, clean_chat, near, npc_line, walk
 from server.core.logged import LoggedActor
 from server.world.room_state import RoomState
 from server.world.maps import RoomMap, World
@@ -252,7 +252,7 @@ class RoomActor(LoggedActor):
 
     async def on_npc_say(self, msg: Message) -> None:
         npc = self.npcs.get(msg["Npc"])
-        text = " ".join(str(msg["Text"]).split())[: self.rules.chat_max]
+        text = npc_line(str(msg["Text"]), self.rules.chat_max)
         if npc is None or not text:
             return
         scope = msg.get("Scope") or "room"

@@ -81,5 +81,12 @@ def clean_chat(text: str, rules: Rules) -> str:
     return cleaned
 
 
+def npc_line(text: str, limit: int) -> str:
+    """What an NPC's answer becomes in chat: its first line, runs of space as one, at most `limit` characters.
+    The NPC's own event (`NpcDone`) and the room's `ChatLine` both carry exactly this text."""
+    first = (text.strip().splitlines() or [""])[0]
+    return " ".join(first.split())[:limit].rstrip()
+
+
 def near(ax: int, ay: int, bx: int, by: int, radius: int) -> bool:
     return (ax - bx) ** 2 + (ay - by) ** 2 <= radius * radius

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from server.core.protocol import Code
-from server.world.rules import Refused, Walker, check_step, clean_chat, near, walk
+from server.world.rules import Refused, Walker, check_step, clean_chat, near, npc_line, walk
 from server.world.maps import RoomMap, Rules
 
 RULES = Rules(speed=10.0, burst=3, chat_max=20)
@@ -93,3 +93,10 @@ def test_chat_cleaning():
 def test_near_is_a_circle():
     assert near(0, 0, 3, 4, 5)
     assert not near(0, 0, 4, 4, 5)
+
+
+def test_an_npc_line_is_its_first_line_with_runs_of_space_as_one_and_cut_at_the_limit():
+    # The model's answers come with doubled spaces and trailing lines; NpcDone and ChatLine carry this same text.
+    assert npc_line('  "Aim high,  I am\tsure of it."\nAnd more.', 280) == '"Aim high, I am sure of it."'
+    assert npc_line("\n\n", 280) == ""
+    assert npc_line("one two three", 8) == "one two"
