@@ -1,4 +1,4 @@
-"""The `llama-land` command: serve, replay, bot."""
+"""The `llama-land` command: serve, replay, bot, verify, admin, play, world, db (and worker: cli_scale.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from server.core.db import DEFAULT_URL, BadDatabaseURL, Database
 from server.core.log import LogCorrupt, replay_all
+from server.cli_scale import add_nats_options, add_worker_command
 from server.reducers import state_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,8 +63,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
     async def run() -> None:
         try:
             server = Server(world, args.db, args.host, args.port, config, inference, args.admin_key_file,
-                            reload=args.reload)
+                            reload=args.reload, nats_url=args.nats, namespace=args.nats_namespace)
             await server.start()
+        except ConnectionError as exc:
+            fail(str(exc))
         except BadDatabaseURL as exc:
             fail(f"bad --db URL: {exc}")
         except NpcError as exc:
@@ -307,7 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "files and templates without disconnecting anyone")
     serve.add_argument("--admin-key-file", type=Path, help="where the admin key lives (default: next to the SQLite "
                                                            "database, DB.admin-key)")
+    add_nats_options(serve)
     serve.set_defaults(fn=cmd_serve)
+    add_worker_command(sub)
 
     replay = sub.add_parser("replay", help="rebuild actor state from the message log and print state hashes",
                             description="Verify the hash chain, rebuild every actor from its first log entry, "

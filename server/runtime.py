@@ -25,12 +25,17 @@ from npcs.actors.memory import NpcMemory
 from npcs.cast import Cast, NpcPresence, load_cast
 from npcs.inference.engine import InferenceConfig, InferenceEngine
 from npcs.inference.herd import HerdActor
+from npcs.inference.remote import WorkerRegistry
+from npcs.inference.renderer import build_info
+from npcs.inference.worker import JobFailed
 from npcs.inference.templates import TemplateError, load_templates, validate_grammar
 from npcs.kinds import KINDS
 from server.core.actors import Actor, LocalBus
 from server.core.clock import now_ms
 from server.core.db import Database, PositionCheckpoint
 from server.core.log import MessageLog
+from server.core.natsbus import NatsBus
+from server.core.protocol import Code
 from server.core.logged import LoggedActor
 from server.economy.accounts import AccountsActor, hash_password
 from server.economy.admin import default_key_file, ensure_key
@@ -57,10 +62,12 @@ class NpcContext:
 
 class WorldRuntime:
     def __init__(self, world: World, db_url: str, metrics: Any, inference: InferenceConfig | None = None,
-                 admin_key_file: Path | None = None, scrypt_n: int = 2**14):
+                 admin_key_file: Path | None = None, scrypt_n: int = 2**14, nats_url: str | None = None,
+                 namespace: str = "llama-land"):
         self.world, self.db_url, self.metrics = world, db_url, metrics
         self.inference, self.admin_key_file, self.scrypt_n = inference, admin_key_file, scrypt_n
-        self.bus = LocalBus()
+        # With NATS, actors in other processes (inference workers) are reachable; local delivery stays local.
+        self.bus: LocalBus = NatsBus(nats_url, namespace) if nats_url else LocalBus()
         self.templates: dict[str, Any] = {}
         self.cast = Cast({})
         self.db: Database | None = None
@@ -104,6 +111,10 @@ class WorldRuntime:
     # --- lifecycle ---------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.inference is not None and self.inference.workers == 0 and not isinstance(self.bus, NatsBus):
+            raise JobFailed(Code.UNAVAILABLE, "--inference-workers 0 runs every job on remote workers: give --nats")
+        if isinstance(self.bus, NatsBus):
+            await self.bus.connect()  # ConnectionError names the URL
         model = self.inference.model_path if self.inference else None
         self.templates = await asyncio.to_thread(load_templates, self.world.root / "templates", model)
         self.cast = load_cast(self.world, self.templates)
@@ -150,7 +161,7 @@ class WorldRuntime:
         """Petitions with the committee at once: enough to keep every worker busy (one judged, one queued behind
         it), never so many that their votes fill the inference queue; the rest wait in the King's line."""
         cfg = self.inference
-        return 1 if cfg is None else max(1, min(2 * cfg.workers, cfg.queue_size // (max(votes, 1) + 1)))
+        return 1 if cfg is None else max(1, min(2 * max(cfg.workers, 1), cfg.queue_size // (max(votes, 1) + 1)))
 
     async def _start_inference(self, cfg: InferenceConfig) -> None:
         """Model checked, grammars validated, workers up: any failure here stops the start with a clear error."""
@@ -165,6 +176,10 @@ class WorldRuntime:
         await asyncio.gather(self.engine.start(), *(e.start() for e in more.values()))
         self.herd = HerdActor(self.bus, self.engine, templates, more_engines=more)
         self.actors.append(self.herd)
+        if isinstance(self.bus, NatsBus):  # workers on other processes announce themselves to it
+            import llama_cpp
+
+            self.actors.append(WorkerRegistry(self.bus, [self.engine, *more.values()], build_info(llama_cpp)))
 
     @staticmethod
     def check_npc_grammars(model_path: str, cast: Cast, templates: dict[str, Any]) -> None:
@@ -191,6 +206,8 @@ class WorldRuntime:
         for actor in self.logged():  # a restart then replays nothing
             self.log.snapshot(actor.id, actor.state)
         self.db.stop()
+        if isinstance(self.bus, NatsBus):
+            await self.bus.close()
 
     def logged(self) -> list[LoggedActor]:
         return [a for a in self.actors if isinstance(a, LoggedActor)]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import pgcluster
+import natsserver
 from client.net import GameClient
 from server.app import Server
 from server.core.db import Database
@@ -39,6 +40,19 @@ def postgres():
     else:
         os.environ["XDG_DATA_HOME"] = before
     cluster.stop()
+
+
+@pytest.fixture
+def nats_server():
+    """A throwaway nats-server on 127.0.0.1 for one test (which may stop and restart it)."""
+    why = natsserver.available()
+    if why is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"nats-server is needed for the scale-out tests: {why}")
+        pytest.skip(why)
+    server = natsserver.NatsServer().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

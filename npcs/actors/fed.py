@@ -32,6 +32,7 @@ from npcs.actors.fed_state import VERDICT_FIELDS, FedState
 from npcs.actors.memory import NpcMemory
 from npcs.npcfile import NpcSpec
 from server.core.protocol import Code
+from server.economy.ledger import change
 
 log = logging.getLogger("llama_land.fed")
 GRADE = re.compile(r"grade=([0-5])")
@@ -124,7 +125,7 @@ class FedActor(LoggedActor):
                                    "Commitment": fairness.commitment(seed), "T": t})
 
     async def ledger(self, token: str, kind: str, **fields: Any) -> Message:
-        return await self.bus.call(f"token:{token}", {"Action": kind, **fields})
+        return await change(self.bus, token, {"Action": kind, **fields})  # retried with its key: once only
 
     # --- a petition arrives -------------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from server.core.actors import Message, action
 from server.core.log import MessageLog
 from server.core.logged import LoggedActor
 from server.core.state import ActorState
+from server.economy.ledger import change
 
 from npcs.actors import fairness
 from npcs.actors.services import NpcActor, PaidText
@@ -72,7 +73,7 @@ class OracleActor(NpcActor, LoggedActor):
         self.ratio = Fraction(spec.economy["win_ratio"]).limit_denominator(1000)
 
     async def ledger(self, kind: str, **fields: Any) -> Message:
-        return await self.bus.call("token:LLAMA", {"Action": kind, **fields})
+        return await change(self.bus, "LLAMA", {"Action": kind, **fields})  # retried with its key: once only
 
     def quote_values(self, text: str) -> dict[str, Any]:
         return {self.prophecy.variable: text}

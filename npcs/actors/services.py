@@ -9,6 +9,7 @@ says the answer in its room. A failed job is refunded by the herd; the NPC says 
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -74,7 +75,7 @@ class NpcActor(Actor):
             self.refuse(msg, Code.PRICE_ABOVE_MAX, f"the fee is now {quoted['Fee']} base units of wAR, above your "
                                                 f"MaxFee {msg['MaxFee']}", Fee=quoted["Fee"])
             return
-        rid = f"{self.id}:{msg['Player']}:{msg['T']}:{msg.get('Id')}"
+        rid = f"{self.id}:{msg['Player']}:{msg['T']}:{uuid.uuid4().hex[:8]}"  # unique: it keys the fee's escrow
         run = await self.bus.call("herd", {"Action": "Run", "QuoteId": quoted["QuoteId"], "Requester": msg["Player"],
                                            "Payer": msg["Player"], "RequestId": rid, "Notify": self.id, "T": msg["T"]})
         if run["Action"] == "Error":
@@ -85,7 +86,7 @@ class NpcActor(Actor):
 
     async def free_job(self, player: str, role: str, t: int, remember: dict[str, Any], **given: Any) -> bool:
         template = self.spec.templates[role]
-        rid = f"{self.id}:{player}:{t}"
+        rid = f"{self.id}:{player}:{t}:{uuid.uuid4().hex[:8]}"
         accepted = await self.bus.call("herd", {"Action": "Submit", "Template": template.id,
                                                 "Values": self.values(role, player, **given),
                                                 "RequestId": rid, "Priority": 15,

@@ -2,8 +2,10 @@
 
 Every worker holds the same model (one copy per worker process, shared by every NPC: memory does not grow with
 NPCs). A job waits in the queue, runs on the next free worker, and comes back with a receipt that is stored
-before the caller sees the answer. A crashed worker is restarted and its job tried once more; a job that times
-out or fails twice fails for its caller, who refunds whoever paid (the herd's job).
+before the caller sees the answer. A crashed worker is restarted and its job queued once more (first in line, for
+whichever worker is free next); a job that times out or fails twice fails for its caller, who refunds whoever paid
+(the herd's job). Workers in other processes (npcs/inference/remote.py) join and leave the pool while it runs;
+they take jobs from the same queue, in the same order, as the local ones.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from server.core.db import Database
+from server.core.db import Database, InferenceReceipt
 
 from npcs.inference.models import check_model
 from npcs.inference.receipts import make_receipt, seed_for
@@ -78,6 +80,7 @@ class _Queued:
     job: dict[str, Any] = field(compare=False)
     future: asyncio.Future = field(compare=False)
     queued_at: float = field(compare=False)
+    retried: bool = field(default=False, compare=False)
 
 
 @dataclass
@@ -98,22 +101,40 @@ class InferenceEngine:
         self.model_path = str(model_path)
         self.model_sha256 = check_model(model_path)  # a clear start-up error names the path and expected hash
         self.db = db
-        self.timeout = timeout
+        self.timeout, self.n_ctx = timeout, n_ctx
         self.queue: asyncio.PriorityQueue[_Queued] = asyncio.PriorityQueue(queue_size)
-        self.workers = [WorkerProcess(self.model_path, threads, n_ctx, name=f"w{i}") for i in range(workers)]
+        self.workers: list[Any] = [WorkerProcess(self.model_path, threads, n_ctx, name=f"w{i}")
+                                   for i in range(workers)]
         self.stats = EngineStats()
         self._seq = itertools.count()
-        self._tasks: list[asyncio.Task] = []
+        self._serving: dict[int, asyncio.Task] = {}  # id(worker) -> the task that feeds it
         self.on_dequeue: Callable[[], None] | None = None  # called whenever a job leaves the queue for a worker
 
     async def start(self) -> None:
         await asyncio.gather(*(w.start() for w in self.workers))
-        self._tasks = [asyncio.get_running_loop().create_task(self._serve(w)) for w in self.workers]
+        for worker in self.workers:
+            self._serving[id(worker)] = asyncio.get_running_loop().create_task(self._serve(worker))
+
+    def add_worker(self, worker: Any) -> None:
+        """A started worker joins the pool (a remote one that announced itself with this engine's model)."""
+        self.workers.append(worker)
+        self._serving[id(worker)] = asyncio.get_running_loop().create_task(self._serve(worker))
+
+    def remove_worker(self, worker: Any) -> None:
+        """A worker leaves: its feeding task ends after the job it runs (a dead remote worker fails that job
+        first, which goes back in the queue once)."""
+        if worker in self.workers:
+            self.workers.remove(worker)
+        task = self._serving.pop(id(worker), None)
+        if task is not None and not worker.busy:
+            task.cancel()
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = list(self._serving.values())
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._serving.clear()
         while not self.queue.empty():  # queued jobs fail now; their callers refund
             item = self.queue.get_nowait()
             if not item.future.done():
@@ -149,8 +170,8 @@ class InferenceEngine:
     def busy_workers(self) -> int:
         return sum(1 for w in self.workers if w.busy)
 
-    async def _serve(self, worker: WorkerProcess) -> None:
-        while True:
+    async def _serve(self, worker: Any) -> None:
+        while worker in self.workers:
             item = await self.queue.get()
             if self.on_dequeue is not None:
                 self.on_dequeue()
@@ -163,6 +184,18 @@ class InferenceEngine:
                 if not item.future.done():
                     item.future.set_exception(JobFailed(Code.SHUTDOWN, "the server is shutting down"))
                 raise
+            except WorkerCrashed as exc:
+                if not item.retried and not item.future.done():
+                    # Once more, first in line, on whichever worker is free next (this one restarts if local).
+                    self.stats.retried += 1
+                    log.warning("worker %s failed on %s (%s); queued once more", worker.name, item.job["id"], exc)
+                    item.retried = True
+                    if self._requeue(item):
+                        continue
+                self.stats.failed += 1
+                if not item.future.done():
+                    item.future.set_exception(exc)
+                continue
             except JobFailed as exc:
                 self.stats.failed += 1
                 if not item.future.done():
@@ -180,7 +213,7 @@ class InferenceEngine:
                 receipt = make_receipt(item.job, result, requester=item.request.requester,
                                        request_id=item.request.request_id, template_id=item.request.template.id,
                                        model_path=self.model_path, model_sha256=self.model_sha256, queue_ms=queue_ms)
-                await self.db.submit(lambda session, r=receipt: session.add(r))
+                await self.db.submit(lambda session, r=receipt: store_once(session, r))
             except Exception as exc:  # a bug: fail this job, keep serving
                 log.exception("inference job %s failed", item.job["id"])
                 self.stats.failed += 1
@@ -206,10 +239,20 @@ class InferenceEngine:
                                                  queue_ms, result["ttft_ms"], result["gen_ms"], result["reused_tokens"],
                                                  result.get("scores")))
 
-    async def _run(self, worker: WorkerProcess, job: dict[str, Any]) -> dict[str, Any]:
+    async def _run(self, worker: Any, job: dict[str, Any]) -> dict[str, Any]:
+        return await worker.run(job, self.timeout)
+
+    def _requeue(self, item: _Queued) -> bool:
+        """Back in the queue ahead of every job of its priority; False if the queue is full."""
+        item.seq = -1 - item.seq
         try:
-            return await worker.run(job, self.timeout)
-        except WorkerCrashed:
-            self.stats.retried += 1  # the worker restarts on the next run; try once more
-            log.warning("worker %s crashed on %s; retrying once", worker.name, job["id"])
-            return await worker.run(job, self.timeout)
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+
+def store_once(session: Any, receipt: InferenceReceipt) -> None:
+    """A receipt is written once per id: the same job with the same answer (a retry) finds it there."""
+    if session.get(InferenceReceipt, receipt.id) is None:
+        session.add(receipt)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.core.actors import Actor, Bus, Message, action
-from server.economy.ledger import UNIT
+from server.economy.ledger import UNIT, change
 
 from npcs.inference.engine import InferenceEngine, InferenceRequest
 from npcs.inference.templates import PromptTemplate, TemplateError
@@ -143,7 +143,7 @@ class HerdActor(Actor):
             return
         model = self.model_of(template)
         prompt_tokens = await asyncio.to_thread(self.renderers[model].count, messages)
-        n_ctx = self.engines[model].workers[0].n_ctx
+        n_ctx = self.engines[model].n_ctx
         if prompt_tokens + template.max_tokens > n_ctx:
             self.refuse(msg, Code.PROMPT_TOO_LONG, f"prompt is {prompt_tokens} tokens; with "
                                                           f"{template.max_tokens} to generate it exceeds {n_ctx}")
@@ -169,10 +169,14 @@ class HerdActor(Actor):
         if self.inflight.get(requester, 0) >= self.config.per_requester:
             self.refuse(msg, Code.TOO_MANY_JOBS, f"at most {self.config.per_requester} jobs at a time")
             return
+        if msg["RequestId"] in self.queued:  # a Hold with its escrow id would be answered as a retry
+            self.refuse(msg, Code.DUPLICATE_ESCROW, f"request {msg['RequestId']} is already running")
+            return
         escrow = f"herd:{msg['RequestId']}"
-        held = await self.bus.call(self.ledger, {"Action": "Hold", "Escrow": escrow, "From": msg["Payer"],
-                                                 "Amount": quote.fee, "For": f"herd:{quote.template.id}", "T": t})
-        if held["Action"] == "Error":  # insufficient funds, or a request id used twice: nothing was taken
+        held = await change(self.bus, self.config.token, {"Action": "Hold", "Escrow": escrow, "From": msg["Payer"],
+                                                          "Amount": quote.fee, "For": f"herd:{quote.template.id}",
+                                                          "T": t})
+        if held["Action"] == "Error":  # insufficient funds, or a request id used with other terms: nothing taken
             self.refuse(msg, held["Code"], held["Message"])
             return
         del self.quotes[quote.id]
@@ -244,8 +248,8 @@ class HerdActor(Actor):
             self.inflight[requester] -= 1
             self.queued.pop(msg["RequestId"], None)
         if escrow is not None:
-            settled = await self.bus.call(self.ledger, {"Action": "Settle", "Escrow": escrow,
-                                                        "To": self.config.account, "T": msg["T"]})
+            settled = await change(self.bus, self.config.token, {"Action": "Settle", "Escrow": escrow,
+                                                                 "To": self.config.account, "T": msg["T"]})
             if settled["Action"] == "Error":  # cannot happen while the herd alone closes its escrows: say so loudly
                 log.error("settling %s failed: %s", escrow, settled["Message"])
             self.stats.settled += 1
@@ -256,7 +260,8 @@ class HerdActor(Actor):
                                **({"Scores": result.scores} if result.scores is not None else {})})
 
     async def _refund(self, escrow: str, amount: int, reason: str, t: int) -> None:
-        done = await self.bus.call(self.ledger, {"Action": "Refund", "Escrow": escrow, "Reason": reason, "T": t})
+        done = await change(self.bus, self.config.token, {"Action": "Refund", "Escrow": escrow, "Reason": reason,
+                                                          "T": t})
         if done["Action"] == "Error":  # already closed: never refund twice
             log.warning("refund of %s skipped: %s", escrow, done["Message"])
             return

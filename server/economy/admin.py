@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from server.core.protocol import Code, ProtocolError, response
 from server.core.request import RequestContext
-from server.economy.ledger import TOKENS
+from server.economy.ledger import TOKENS, change
 
 
 def default_key_file(db_url: str) -> Path:
@@ -55,8 +55,8 @@ async def handle(ctx: RequestContext, msg: dict[str, Any]) -> dict[str, Any]:
     name = await _account(ctx, msg["Name"] if msg["Action"] == "AdminCredit" else msg["To"], ref)
     if msg["Action"] == "AdminWithdraw":
         return await _withdraw(ctx, msg, token, name)
-    done = await ctx.bus.call(f"token:{token}", {"Action": "Mint", "To": name, "Amount": msg["Amount"],
-                                                 "By": "operator", "Memo": "admin credit", "T": ctx.t})
+    done = await change(ctx.bus, token, {"Action": "Mint", "To": name, "Amount": msg["Amount"],
+                                         "By": "operator", "Memo": "admin credit", "T": ctx.t})
     if done["Action"] == "Error":
         raise ProtocolError(done["Code"], done["Message"], ref)
     return response(msg, Name=name, Token=token, Amount=msg["Amount"], Balance=done["Balance"])
@@ -76,9 +76,8 @@ async def _withdraw(ctx: RequestContext, msg: dict[str, Any], token: str, to: st
     if source not in ctx.service_accounts:
         raise ProtocolError(Code.FORBIDDEN, f"{source!r} is not a world account "
                                             f"({', '.join(sorted(ctx.service_accounts))})", ref)
-    done = await ctx.bus.call(f"token:{token}", {"Action": "Transfer", "From": source, "To": to,
-                                                 "Amount": msg["Amount"], "Tags": {"X-Reason": "withdraw"},
-                                                 "T": ctx.t})
+    done = await change(ctx.bus, token, {"Action": "Transfer", "From": source, "To": to,
+                                         "Amount": msg["Amount"], "Tags": {"X-Reason": "withdraw"}, "T": ctx.t})
     if done["Action"] == "Error":
         raise ProtocolError(done["Code"], done["Message"], ref)
     return response(msg, From=source, To=to, Token=token, Amount=msg["Amount"], Balance=done["Balance"])

@@ -4,16 +4,22 @@ Amounts are integers in base units (12 decimals: 1 wAR = 10**12). Every change i
 before it is logged, and applied by `TokenState` (a reducer), so a replay rebuilds the same balances and the
 invariant balances + escrow = supply holds after every entry. Escrow is how paid services work: a Hold takes
 the fee from the payer, and exactly one of Settle (to the service) or Refund (to the payer) closes it.
+
+Every change is idempotent by its key (`key_of`): a Hold, Settle or Refund by its escrow id, a Mint or Transfer by
+its Ref. A request over a network can time out with its outcome unknown; asked again with the same key and the same
+terms, the ledger answers what it answered the first time and moves nothing; with other terms, it refuses.
 """
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import Any
 
 from server.core.actors import Bus, Message, action, player_id
 from server.core.logged import LoggedActor
 from server.core.log import MessageLog
-from server.core.state import ActorState
+from server.core.state import ActorState, digest
 from server.core.units import DECIMALS, UNIT
 from server.core.protocol import Code
 
@@ -32,6 +38,7 @@ class TokenState(ActorState):
         self.supply = 0
         self.allowances: dict[str, int] = {}  # accounts that received their starting allowance
         self.refs: dict[str, int] = {}  # Ref -> amount: a mint or transfer with a Ref happens at most once
+        self.done: dict[str, list[Any]] = {}  # key -> [kind, terms, the answer's Balance], from entries with a Key
 
     def balance(self, account: str) -> int:
         return self.balances.get(account, 0)
@@ -73,14 +80,73 @@ class TokenState(ActorState):
         held = self.escrow.pop(msg["Escrow"])
         self._add(held["Payer"], held["Amount"])
 
+    def apply(self, msg: Message) -> None:
+        super().apply(msg)
+        if msg.get("Key"):  # entries written before keys (older logs) have none and fill nothing
+            self.done[msg["Key"]] = [msg["Action"], terms(msg), self.answer_balance(msg)]
+
+    def answer_balance(self, msg: Message) -> int | None:
+        """The Balance a change answers with: the payer's (or the receiver's, for a Mint or Settle)."""
+        account = msg.get("From") or msg.get("To")
+        return self.balance(account) if account else None
+
+    def to_data(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        if not data["done"]:  # a log from before keys has the digest it always had
+            del data["done"]
+        return data
+
     def consistent(self) -> bool:
         return sum(self.balances.values()) + sum(e["Amount"] for e in self.escrow.values()) == self.supply
 
 
+# What a retry must repeat exactly, per change (memos, reasons and tags describe; they move nothing).
+TERMS = {"Mint": ("To", "Amount", "By"), "Transfer": ("From", "To", "Amount"), "Hold": ("From", "Amount", "For"),
+         "Settle": ("To",), "Refund": ()}
+
+
+def key_of(msg: Message) -> str | None:
+    """The idempotency key of a change: one Hold and one close (Settle or Refund) per escrow, one change per Ref."""
+    kind = msg["Action"]
+    if kind in ("Mint", "Transfer"):
+        return f"ref:{msg['Ref']}" if msg.get("Ref") else None
+    if kind == "Hold":
+        return f"hold:{msg['Escrow']}"
+    if kind in ("Settle", "Refund"):
+        return f"close:{msg['Escrow']}"
+    return None
+
+
+def terms(msg: Message) -> str:
+    return digest([msg["Action"], *(msg.get(k) for k in TERMS[msg["Action"]])])[:16]
+
+
+def earlier(state: TokenState, msg: Message) -> list[Any] | None:
+    """The recorded outcome of this very change (same key, same kind, same terms), if it was done already."""
+    key = key_of(msg)
+    done = state.done.get(key) if key else None
+    return done if done is not None and done[:2] == [msg["Action"], terms(msg)] else None
+
+
+def conflict(state: TokenState, msg: Message) -> tuple[str, str] | None:
+    """A key already used by another change: the request is a mistake, not a retry."""
+    key = key_of(msg)
+    if key is None or key not in state.done:
+        return None
+    kind, what = state.done[key][0], msg["Action"]
+    if what in ("Mint", "Transfer"):
+        return Code.DUPLICATE_REF, f"Ref {msg['Ref']} was already used by a {kind.lower()} with other terms"
+    if what == "Hold":
+        return Code.DUPLICATE_ESCROW, f"escrow {msg['Escrow']} was already held with other terms"
+    return Code.UNKNOWN_ESCROW, f"escrow {msg['Escrow']} is closed: it was {'settled' if kind == 'Settle' else 'refunded'}"
+
+
 def refusal(state: TokenState, msg: Message) -> tuple[str, str] | None:
-    """Why msg may not be applied, as (code, message); None if it may."""
+    """Why msg may not be applied, as (code, message); None if it may. (A repeat is answered before this.)"""
     kind = msg["Action"]
     amount = msg.get("Amount")
+    if kind in TERMS and (no := conflict(state, msg)) is not None:
+        return no
     if kind in ("Mint", "Transfer", "Hold", "Allowance"):
         if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
             return Code.BAD_AMOUNT, f"an amount is a positive whole number of base units, got {amount!r}"
@@ -120,6 +186,24 @@ NOTICES = {
 }
 
 
+async def change(bus: Bus, token: str, msg: Message, attempts: int = 3, timeout: float = 10.0) -> Message:
+    """Ask a ledger for a change and wait for its answer. An ask that goes unanswered (a lost reply, a ledger on
+    another process that is restarting) is asked again with the same key, so it happens once whatever happened to
+    the first ask; Mint and Transfer get a Ref of their own if the caller gave none. LookupError or TimeoutError
+    only once every attempt went unanswered: the change may or may not have happened, and asking again later with
+    the same message finds out."""
+    if msg["Action"] in ("Mint", "Transfer") and not msg.get("Ref"):
+        msg = {**msg, "Ref": f"{msg['Action'].lower()}:{uuid.uuid4().hex}"}
+    for attempt in range(1, attempts + 1):
+        try:
+            return await bus.call(f"token:{token}", msg, timeout=timeout)
+        except (TimeoutError, LookupError):
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
+
+
 class TokenActor(LoggedActor):
     """One token's ledger. Requests carry ReplyTo; the answer is the new state of what changed, or an Error.
     Every balance change also sends the account a Debit-Notice or Credit-Notice (with a transfer's X- tags)."""
@@ -146,16 +230,20 @@ class TokenActor(LoggedActor):
             await self.record({"Action": "Configure", **self.wanted, "T": t})
 
     async def on_change(self, msg: Message) -> None:
+        repeat = earlier(self.state, msg)
+        if repeat is not None:  # a retry of a change already made: its first answer again, nothing moves
+            self.reply(msg, f"{msg['Action']}-Done", Token=self.ticker, Balance=repeat[2])
+            return
         no = refusal(self.state, msg)
         if no is not None:
             self.refuse(msg, *no)
             return
         held = self.state.escrow.get(msg.get("Escrow", ""), {})
         entry = {"Action": msg["Action"], **{k: msg.get(k) for k in LOGGED[msg["Action"]]}, "T": msg["T"]}
+        if key_of(msg):
+            entry["Key"] = key_of(msg)
         await self.record(entry)
-        account = msg.get("From") or msg.get("To")
-        self.reply(msg, f"{msg['Action']}-Done", Token=self.ticker,
-                   Balance=self.state.balance(account) if account else None)
+        self.reply(msg, f"{msg['Action']}-Done", Token=self.ticker, Balance=self.state.answer_balance(msg))
         for field, notice, other, reason in NOTICES.get(msg["Action"], []):
             self.notify(msg[field], notice, msg["Amount"], reason, entry, other and msg[other])
         if msg["Action"] == "Settle":

@@ -8,7 +8,7 @@ from typing import Any
 
 from server.core.protocol import Code, ProtocolError, response
 from server.core.request import RequestContext
-from server.economy.ledger import TOKENS
+from server.economy.ledger import TOKENS, change
 
 MAX_TAGS = 8
 TAG_NAME = re.compile(r"^X-[A-Za-z0-9-]{1,40}$")
@@ -57,8 +57,8 @@ async def handle(ctx: RequestContext, msg: dict[str, Any]) -> dict[str, Any]:
         raise ProtocolError(Code.UNKNOWN_ACCOUNT, f"no account {recipient!r}: nothing was sent", ref)
     if known["Account"] is not None:
         recipient = known["Account"]["Name"]
-    done = await bus.call(f"token:{token}", {"Action": "Transfer", "From": me, "To": recipient,
-                                             "Amount": msg["Quantity"], "Tags": tags, "T": now})
+    done = await change(bus, token, {"Action": "Transfer", "From": me, "To": recipient,
+                                     "Amount": msg["Quantity"], "Tags": tags, "T": now})
     if done["Action"] == "Error":
         raise ProtocolError(done["Code"], done["Message"], ref)
     return response(msg, Token=token, Recipient=recipient, Quantity=msg["Quantity"], Balance=done["Balance"])

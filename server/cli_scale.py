@@ -1,0 +1,47 @@
+"""The scale-out parts of the `llama-land` command: `serve --nats` and `llama-land worker` (docs/operations.md,
+Scale-out)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+NAMESPACE_HELP = "subject prefix shared by a world's server and its workers (default: llama-land)"
+
+
+def add_nats_options(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument("--nats", metavar="URL", help="connect to NATS (e.g. nats://10.0.0.5:4222) so inference "
+                                                     "workers on other processes and machines can join")
+    serve.add_argument("--nats-namespace", default="llama-land", help=NAMESPACE_HELP)
+
+
+def add_worker_command(sub: argparse._SubParsersAction) -> None:
+    worker = sub.add_parser("worker", help="run an inference worker for a server on NATS (no database needed)",
+                            description="Run one llama.cpp worker that takes a world's inference jobs over NATS. "
+                                        "The server refuses a worker whose model or llama.cpp build differs "
+                                        "from its own.")
+    worker.add_argument("--nats", metavar="URL", required=True, help="the NATS server the world's server uses")
+    worker.add_argument("--model", type=Path, help="GGUF model file (default: the installed default model)")
+    worker.add_argument("--threads", type=int, default=2, help="llama.cpp threads (default: 2)")
+    worker.add_argument("--n-ctx", type=int, default=2048, help="context size in tokens (default: 2048)")
+    worker.add_argument("--nats-namespace", default="llama-land", help=NAMESPACE_HELP)
+    worker.set_defaults(fn=cmd_worker)
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    from npcs.inference.models import ModelError, default_model_path
+    from npcs.inference.remote import run_worker
+    from npcs.inference.worker import JobFailed
+
+    model = str(args.model or default_model_path())
+    try:
+        code = asyncio.run(run_worker(args.nats, model, args.threads, args.n_ctx, args.nats_namespace))
+    except ConnectionError as exc:
+        print(f"llama-land: error: {exc}", file=sys.stderr)
+        code = 2
+    except (ModelError, JobFailed) as exc:
+        print(f"llama-land: error: cannot start the worker: {exc}", file=sys.stderr)
+        code = 2
+    raise SystemExit(code)
