@@ -124,8 +124,8 @@ class FedActor(LoggedActor):
                 await self.record({"Action": "Commit", "Epoch": epoch, "Seed": seed,
                                    "Commitment": fairness.commitment(seed), "T": t})
 
-    async def ledger(self, token: str, kind: str, **fields: Any) -> Message:
-        return await change(self.bus, token, {"Action": kind, **fields})  # retried with its key: once only
+    async def ledger(self, token: str, kind: str, fresh: bool = False, **fields: Any) -> Message:
+        return await change(self.bus, token, {"Action": kind, **fields}, fresh=fresh)  # retried with its key
 
     # --- a petition arrives -------------------------------------------------------------------------------------
 
@@ -156,7 +156,7 @@ class FedActor(LoggedActor):
         pid = "p-" + hashlib.sha256(f"{player}|{t}|{len(self.state.order)}".encode()).hexdigest()[:16]
         if p.offering:
             held = await self.ledger("wAR", "Hold", Escrow=f"petition:{pid}", From=player, Amount=p.offering,
-                                     For="petition", T=t)
+                                     For="petition", T=t, fresh=True)
             if held["Action"] == "Error":
                 self.refuse(msg, held["Code"], f"the offering is {show(p.offering)} wAR: {held['Message']}")
                 return

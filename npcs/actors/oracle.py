@@ -72,8 +72,8 @@ class OracleActor(NpcActor, LoggedActor):
         self.pool = spec.id
         self.ratio = Fraction(spec.economy["win_ratio"]).limit_denominator(1000)
 
-    async def ledger(self, kind: str, **fields: Any) -> Message:
-        return await change(self.bus, "LLAMA", {"Action": kind, **fields})  # retried with its key: once only
+    async def ledger(self, kind: str, fresh: bool = False, **fields: Any) -> Message:
+        return await change(self.bus, "LLAMA", {"Action": kind, **fields}, fresh=fresh)  # retried with its key
 
     def quote_values(self, text: str) -> dict[str, Any]:
         return {self.prophecy.variable: text}
@@ -111,13 +111,14 @@ class OracleActor(NpcActor, LoggedActor):
             return
         cover = bet * self.ratio.numerator // self.ratio.denominator - bet
         gid = f"{player}:{mine['Nonce']}"
-        held = await self.ledger("Hold", Escrow=self.escrow(gid, "bet"), From=player, Amount=bet, For="high-low", T=t)
+        held = await self.ledger("Hold", Escrow=self.escrow(gid, "bet"), From=player, Amount=bet, For="high-low", T=t,
+                                 fresh=True)
         if held["Action"] == "Error":
             self.refuse(msg, held["Code"], held["Message"])
             return
         if cover > 0:
             covered = await self.ledger("Hold", Escrow=self.escrow(gid, "cover"), From=self.pool, Amount=cover,
-                                        For="high-low cover", T=t)
+                                        For="high-low cover", T=t, fresh=True)
             if covered["Action"] == "Error":
                 await self.ledger("Refund", Escrow=self.escrow(gid, "bet"), Reason="pool too small", T=t)
                 self.refuse(msg, Code.POOL_TOO_SMALL, f"the Oracle's pool cannot cover a win of {show(cover)} LLAMA "

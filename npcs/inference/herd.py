@@ -175,8 +175,8 @@ class HerdActor(Actor):
         escrow = f"herd:{msg['RequestId']}"
         held = await change(self.bus, self.config.token, {"Action": "Hold", "Escrow": escrow, "From": msg["Payer"],
                                                           "Amount": quote.fee, "For": f"herd:{quote.template.id}",
-                                                          "T": t})
-        if held["Action"] == "Error":  # insufficient funds, or a request id used with other terms: nothing taken
+                                                          "T": t}, fresh=True)
+        if held["Action"] == "Error":  # insufficient funds, or a request id used before: nothing taken
             self.refuse(msg, held["Code"], held["Message"])
             return
         del self.quotes[quote.id]

@@ -186,17 +186,23 @@ NOTICES = {
 }
 
 
-async def change(bus: Bus, token: str, msg: Message, attempts: int = 3, timeout: float = 10.0) -> Message:
+async def change(bus: Bus, token: str, msg: Message, attempts: int = 3, timeout: float = 10.0,
+                 fresh: bool = False) -> Message:
     """Ask a ledger for a change and wait for its answer. An ask that goes unanswered (a lost reply, a ledger on
     another process that is restarting) is asked again with the same key, so it happens once whatever happened to
     the first ask; Mint and Transfer get a Ref of their own if the caller gave none. LookupError or TimeoutError
     only once every attempt went unanswered: the change may or may not have happened, and asking again later with
-    the same message finds out."""
+    the same message finds out. `fresh`: the key must be new — a repeat answered to the first ask is someone
+    else's change under the same key, refused (a caller resuming after a crash wants the repeat, and omits it)."""
     if msg["Action"] in ("Mint", "Transfer") and not msg.get("Ref"):
         msg = {**msg, "Ref": f"{msg['Action'].lower()}:{uuid.uuid4().hex}"}
     for attempt in range(1, attempts + 1):
         try:
-            return await bus.call(f"token:{token}", msg, timeout=timeout)
+            answer = await bus.call(f"token:{token}", msg, timeout=timeout)
+            if fresh and attempt == 1 and answer.get("Repeat"):
+                code = Code.DUPLICATE_ESCROW if msg["Action"] == "Hold" else Code.DUPLICATE_REF
+                return {"Action": "Error", "Code": code, "Message": f"{key_of(msg)} was already used"}
+            return answer
         except (TimeoutError, LookupError):
             if attempt == attempts:
                 raise
@@ -232,7 +238,7 @@ class TokenActor(LoggedActor):
     async def on_change(self, msg: Message) -> None:
         repeat = earlier(self.state, msg)
         if repeat is not None:  # a retry of a change already made: its first answer again, nothing moves
-            self.reply(msg, f"{msg['Action']}-Done", Token=self.ticker, Balance=repeat[2])
+            self.reply(msg, f"{msg['Action']}-Done", Token=self.ticker, Balance=repeat[2], Repeat=True)
             return
         no = refusal(self.state, msg)
         if no is not None:
