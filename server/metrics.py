@@ -145,6 +145,11 @@ def inference_lines(herd: Any) -> list[str]:
         ("inference_retried_total", "counter", "Jobs retried after their worker crashed.", total("retried")),
         ("inference_queue_depth", "gauge", "Jobs waiting for a worker.", sum(e.queue.qsize() for e in engines)),
         ("inference_workers_busy", "gauge", "Workers running a job.", sum(e.busy_workers for e in engines)),
+        ("inference_workers", "gauge", "Workers in the pool, local and remote.", sum(len(e.workers) for e in engines)),
+        ("inference_workers_remote", "gauge", "Workers on other processes (llama-land worker over NATS).",
+         sum(1 for e in engines for w in e.workers if w.name.startswith("remote:"))),
+        ("inference_warm_picks_total", "counter", "Jobs taken out of turn (same priority) by a worker holding their "
+                                                  "persona's saved prefix.", total("warm_picks")),
         ("inference_worker_restarts_total", "counter", "Workers replaced after a crash or hang.",
          sum(w.restarts for e in engines for w in e.workers)),
         ("inference_queue_wait_seconds_total", "counter", "Time jobs spent queued.", total("queue_ms_sum") / 1000),

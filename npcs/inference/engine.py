@@ -11,9 +11,11 @@ they take jobs from the same queue, in the same order, as the local ones.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import itertools
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -22,7 +24,7 @@ from server.core.db import Database, InferenceReceipt
 from npcs.inference.models import check_model
 from npcs.inference.receipts import make_receipt, seed_for
 from npcs.inference.templates import PromptTemplate
-from npcs.inference.worker import JobFailed, WorkerCrashed, WorkerProcess
+from npcs.inference.worker import PERSONA_STATES, JobFailed, WorkerCrashed, WorkerProcess
 from server.core.protocol import Code
 
 log = logging.getLogger("llama_land.engine")
@@ -93,6 +95,7 @@ class EngineStats:
     tokens_out: int = 0
     gen_ms_sum: float = 0.0
     scored: int = 0  # jobs answered by scoring their choices (no tokens generated)
+    warm_picks: int = 0  # jobs taken out of turn (same priority) by a worker holding their persona's prefix
 
 
 class InferenceEngine:
@@ -108,6 +111,7 @@ class InferenceEngine:
         self.stats = EngineStats()
         self._seq = itertools.count()
         self._serving: dict[int, asyncio.Task] = {}  # id(worker) -> the task that feeds it
+        self.warm: dict[int, OrderedDict[str, None]] = {}  # id(worker) -> personas it ran lately (its saved ones)
         self.on_dequeue: Callable[[], None] | None = None  # called whenever a job leaves the queue for a worker
 
     async def start(self) -> None:
@@ -170,9 +174,28 @@ class InferenceEngine:
     def busy_workers(self) -> int:
         return sum(1 for w in self.workers if w.busy)
 
+    def _warm_first(self, worker: Any, item: _Queued) -> _Queued:
+        """Persona affinity: of the jobs as urgent as the next one, the oldest whose system prompt this worker
+        holds saved (its prompt evaluation then starts after it), else the next one. Priority is never passed."""
+        warm = self.warm.setdefault(id(worker), OrderedDict())
+        heap = self.queue._queue  # type: ignore[attr-defined]
+        chosen = warm_pick(item, heap, warm)
+        if chosen is not item:
+            heap.remove(chosen)
+            heapq.heapify(heap)
+            self.queue.put_nowait(item)  # the place it left (the queue just gave one up)
+            self.stats.warm_picks += 1
+        persona = chosen.request.persona
+        if persona:
+            warm[persona] = None
+            warm.move_to_end(persona)
+            while len(warm) > PERSONA_STATES:
+                warm.popitem(last=False)
+        return chosen
+
     async def _serve(self, worker: Any) -> None:
         while worker in self.workers:
-            item = await self.queue.get()
+            item = self._warm_first(worker, await self.queue.get())
             if self.on_dequeue is not None:
                 self.on_dequeue()
             if item.future.done():  # the caller gave up
@@ -250,6 +273,15 @@ class InferenceEngine:
         except asyncio.QueueFull:
             return False
         return True
+
+
+def warm_pick(item: _Queued, waiting: list[_Queued], warm: "OrderedDict[str, None]") -> _Queued:
+    """The job a worker takes: `item` (the queue's next), unless its persona is cold here and a job of the same
+    priority waiting behind it has a warm one — then the oldest of those."""
+    if item.request.persona in warm:
+        return item
+    same = [q for q in waiting if q.priority == item.priority and q.request.persona in warm]
+    return min(same) if same else item
 
 
 def store_once(session: Any, receipt: InferenceReceipt) -> None:

@@ -71,6 +71,8 @@ class RemoteWorker:
             answer = call.result()
         except (LookupError, TimeoutError) as exc:  # gone, or stalled: the engine tries the job once more
             raise WorkerCrashed(Code.WORKER_CRASHED, f"inference worker {self.name}: {exc}") from None
+        if answer["Action"] == "Error" and answer["Code"] in (Code.WORKER_TIMEOUT, Code.WORKER_CRASHED):
+            raise WorkerCrashed(answer["Code"], answer["Message"])  # stalled or crashed there: once more, elsewhere
         if answer["Action"] == "Error":
             raise JobFailed(answer["Code"], answer["Message"])
         return answer["Result"]

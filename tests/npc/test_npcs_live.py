@@ -7,7 +7,10 @@ import pytest
 
 from client.net import GameClient, ServerError
 from npcs.actors import fairness
+from server.core.db import Database
+from server.core.log import load_actor
 from server.economy.ledger import UNIT
+from server.reducers import state_for
 
 from conftest import ServerProcess, run_cli, through
 from court import DEFAULT_WORLD, WORLD, balances, books_balance, player, serve, to_npc, to_the_king, world_copy
@@ -171,8 +174,8 @@ async def test_nobody_speaks_as_another_player_or_an_npc(tmp_path, db_url):
         await srv.stop()
 
 
-async def test_a_server_killed_mid_petition_grants_or_refunds_exactly_once(tmp_path):
-    db = f"sqlite:///{tmp_path / 'kill.db'}"
+async def test_a_server_killed_mid_petition_grants_or_refunds_exactly_once(tmp_path, db_url):
+    db = db_url
     first = ServerProcess(db, None, DEFAULT_WORLD)
     try:
         alice = await GameClient.connect(first.url)
@@ -208,3 +211,8 @@ async def test_a_server_killed_mid_petition_grants_or_refunds_exactly_once(tmp_p
         second.stop()
     replay = run_cli("replay", "--db", db)
     assert replay.returncode == 0, replay.stdout + replay.stderr
+    database = Database(db)  # from the log alone: balances + escrow = supply on both ledgers
+    with database.session() as session:
+        for token in ("token:wAR", "token:LLAMA"):
+            assert load_actor(session, token, state_for, use_snapshot=False).state.consistent(), token
+    database.stop()

@@ -15,7 +15,7 @@ from npcs.inference.receipts import verify
 from server.app import Server
 from server.world.reader import load_world
 
-from conftest import FAST, ROOT
+from conftest import FAST, ROOT, run_cli
 from court import UNIT, balances, books_balance, player, to_the_king, world_copy
 
 HONEST = "Please fund a hay library for young llamas, so every cria in Llama Land can learn to read."
@@ -148,3 +148,11 @@ async def test_nats_restarted_during_play_workers_come_back_and_nothing_is_charg
         await srv.stop()
         worker.stop()
     assert os.path.exists(tmp_path / "w.db")
+
+
+def test_an_unreachable_nats_stops_the_server_and_the_worker_with_one_line(tmp_path):
+    for args in (("serve", "--db", f"sqlite:///{tmp_path / 'x.db'}", "--port", "0", "--no-inference"),
+                 ("worker",)):
+        result = run_cli(*args, "--nats", "nats://127.0.0.1:1", timeout=60)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "cannot reach NATS at nats://127.0.0.1:1" in result.stderr and "Traceback" not in result.stderr
