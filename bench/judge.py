@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import math
 import os
-import random
 import re
 import shutil
 import statistics
@@ -38,9 +37,9 @@ sys.path.insert(0, str(ROOT))
 import llama_cpp  # noqa: E402
 
 from bench.petitions import bench_world, raw_baseline, row, until_idle  # noqa: E402
-from bench.walkers import machine, pctl  # noqa: E402
+from bench.walkers import HallWalkers, machine, pctl  # noqa: E402
 from client.net import GameClient  # noqa: E402
-from npcs import judge, policy  # noqa: E402
+from npcs.actors import judge, policy  # noqa: E402
 from npcs.inference.engine import InferenceConfig  # noqa: E402
 from npcs.inference.models import SHIPPED_MODEL, cache_dir, default_model_path  # noqa: E402
 from server.app import Server  # noqa: E402
@@ -226,34 +225,17 @@ async def burst_with_walkers(tmp: Path, args: argparse.Namespace) -> None:
     await srv.start()
     try:
         crowd = await Petitioners.join(srv, args.players, "crowd")
-        walkers = [await GameClient.connect(srv.url) for _ in range(20)]
-        ticks: list[list[float]] = [[] for _ in walkers]
-        for i, w in enumerate(walkers):
-            await w.register(f"walker{i:02d}", "pw-secret")
-            w.listeners.append(lambda ev, i=i: ev["Action"] == "Tick" and ticks[i].append(time.perf_counter()))
-        stop = asyncio.Event()
-
-        async def walk(w: GameClient) -> None:
-            rng = random.Random(id(w))
-            while not stop.is_set():
-                await w.send("Move", Dir=rng.choice("NSEW"))
-                await asyncio.sleep(0.1)
-
-        walking = [asyncio.create_task(walk(w)) for w in walkers]
-        await asyncio.sleep(1)
-        for t in ticks:
-            t.clear()
+        walkers = await HallWalkers.join(srv.url, 20, "walker")
+        await walkers.start()
         started = time.perf_counter()
         texts = [p["text"] for p in SET]
         jobs = [crowd.petition(crowd.clients[i % args.players], f"{texts[i % len(texts)]} (crowd {i})")
                 for i in range(args.burst)]
         results = await asyncio.gather(*jobs)
         wall = time.perf_counter() - started
-        stop.set()
-        await asyncio.gather(*walking)
+        gaps = await walkers.stop()
         ms = [m for m, _ in results]
         failed = [v for _, v in results if v["Action"] != "Granted"]
-        gaps = [(b - a) * 1000 for t in ticks for a, b in zip(t, t[1:])]
         print(row(f"{args.burst} petitions from {args.players} players", ms) + f"  all done in {wall:.0f} s")
         print(f"    granted {len(results) - len(failed)}, failed {len(failed)} "
               f"({', '.join(sorted({v['Code'] for v in failed})) or 'none'}); "

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import sqlite3
 import subprocess
 import sys
@@ -37,7 +36,7 @@ import psycopg  # noqa: E402
 import natsserver  # noqa: E402
 import pgcluster  # noqa: E402
 from bench.petitions import HONEST, bench_world, petition, raw_baseline, until_idle  # noqa: E402
-from bench.walkers import machine, pctl  # noqa: E402
+from bench.walkers import HallWalkers, machine, pctl  # noqa: E402
 from client.net import GameClient  # noqa: E402
 from npcs.inference.engine import InferenceConfig  # noqa: E402
 from npcs.inference.models import default_model_path  # noqa: E402
@@ -85,38 +84,22 @@ async def idle_petitions(srv: Server, n: int, tag: str) -> list[float]:
 
 async def storm_ticks(srv: Server, storm: int, tag: str, seconds: float | None = None) -> list[float]:
     """Tick intervals seen by 20 walkers while `storm` players petition at once (or for `seconds` with none)."""
-    walkers = [await GameClient.connect(srv.url) for _ in range(20)]
-    ticks: list[list[float]] = [[] for _ in walkers]
-    for i, w in enumerate(walkers):
-        await w.register(f"walker-{tag}-{i:02d}", "pw-secret")
-        w.listeners.append(lambda ev, i=i: ev["Action"] == "Tick" and ticks[i].append(time.perf_counter()))
+    walkers = await HallWalkers.join(srv.url, 20, f"walker-{tag}-")
     petitioners = []
     for i in range(storm):
         c = await GameClient.connect(srv.url)
         await c.register(f"storm-{tag}-{i:02d}", "pw-secret")
         petitioners.append(c)
-    stop = asyncio.Event()
-
-    async def walk(w: GameClient) -> None:
-        rng = random.Random(id(w))
-        while not stop.is_set():
-            await w.send("Move", Dir=rng.choice("NSEW"))
-            await asyncio.sleep(0.1)
-
-    walking = [asyncio.create_task(walk(w)) for w in walkers]
-    await asyncio.sleep(1)
-    for t in ticks:
-        t.clear()
+    await walkers.start()
     if storm:
         await asyncio.gather(*(petition(c, HONEST[i % len(HONEST)] + f" (storm {tag} {i})")
                                for i, c in enumerate(petitioners)))
     else:
         await asyncio.sleep(seconds or 10)
-    stop.set()
-    await asyncio.gather(*walking)
-    for c in walkers + petitioners:
+    gaps = await walkers.stop()
+    for c in walkers.clients + petitioners:
         await c.close()
-    return [(b - a) * 1000 for t in ticks for a, b in zip(t, t[1:])]
+    return gaps
 
 
 async def log_appends(url: str, n: int) -> tuple[list[float], float, float]:

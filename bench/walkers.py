@@ -44,6 +44,50 @@ def pctl(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
+class HallWalkers:
+    """Players walking at random at 10 Hz, each recording when it sees a Tick: the game loop's health while
+    something else (a petition storm) runs. `gaps()` is every interval between two ticks a walker saw, in ms."""
+
+    def __init__(self, clients: list) -> None:
+        self.clients = clients
+        self.ticks: list[list[float]] = [[] for _ in clients]
+        self.stopping = asyncio.Event()
+        self.tasks: list[asyncio.Task] = []
+
+    @classmethod
+    async def join(cls, url: str, n: int, prefix: str) -> "HallWalkers":
+        from client.net import GameClient
+
+        walkers = cls([await GameClient.connect(url) for _ in range(n)])
+        for i, w in enumerate(walkers.clients):
+            await w.register(f"{prefix}{i:02d}", "pw-secret")
+            w.listeners.append(lambda ev, i=i: ev["Action"] == "Tick" and walkers.ticks[i].append(time.perf_counter()))
+        return walkers
+
+    async def _walk(self, client) -> None:
+        import random
+
+        rng = random.Random(id(client))
+        while not self.stopping.is_set():
+            await client.send("Move", Dir=rng.choice("NSEW"))
+            await asyncio.sleep(0.1)
+
+    async def start(self, settle_s: float = 1.0) -> None:
+        """Walk; the first settle_s seconds are not counted."""
+        self.tasks = [asyncio.create_task(self._walk(c)) for c in self.clients]
+        await asyncio.sleep(settle_s)
+        for t in self.ticks:
+            t.clear()
+
+    async def stop(self) -> list[float]:
+        self.stopping.set()
+        await asyncio.gather(*self.tasks)
+        return self.gaps()
+
+    def gaps(self) -> list[float]:
+        return [(b - a) * 1000 for t in self.ticks for a, b in zip(t, t[1:])]
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

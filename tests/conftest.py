@@ -22,14 +22,18 @@ TEST_WORLD = ROOT / "tests" / "worlds" / "two-rooms"
 FAST = SessionConfig(grace_s=1.0, scrypt_n=2**8)
 
 
+def needed(why: str | None, what: str) -> None:
+    """A throwaway service the tests start themselves: missing, it skips on a developer's machine and fails CI."""
+    if why is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{what}: {why}")
+        pytest.skip(why)
+
+
 @pytest.fixture(scope="session")
 def postgres():
     """One throwaway PostgreSQL cluster for the whole run, started the first time a test asks for it."""
-    why = pgcluster.available()
-    if why is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is needed for the database tests: {why}")
-        pytest.skip(why)
+    needed(pgcluster.available(), "PostgreSQL is needed for the database tests")
     cluster = pgcluster.Cluster().start()
     # A database server's world keeps its admin key in the user's data folder: the tests' keys go with the cluster.
     before = os.environ.get("XDG_DATA_HOME")
@@ -45,11 +49,7 @@ def postgres():
 @pytest.fixture
 def nats_server():
     """A throwaway nats-server on 127.0.0.1 for one test (which may stop and restart it)."""
-    why = natsserver.available()
-    if why is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"nats-server is needed for the scale-out tests: {why}")
-        pytest.skip(why)
+    needed(natsserver.available(), "nats-server is needed for the scale-out tests")
     server = natsserver.NatsServer().start()
     yield server
     server.stop()

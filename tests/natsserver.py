@@ -8,15 +8,11 @@ import socket
 import subprocess
 import time
 
+from pgcluster import _free_port
+
 
 def available() -> str | None:
     return None if shutil.which("nats-server") else "nats-server is not installed (./dev installs the nats-server package)"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class NatsServer:
