@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from server.core.db import DEFAULT_URL, BadDatabaseURL, Database
+from server.core.lease import OwnershipRefused
 from server.core.log import LogCorrupt, replay_all
 from server.cli_scale import add_nats_options, add_worker_command
 from server.reducers import state_for
@@ -63,9 +64,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
     async def run() -> None:
         try:
             server = Server(world, args.db, args.host, args.port, config, inference, args.admin_key_file,
-                            reload=args.reload, nats_url=args.nats, namespace=args.nats_namespace)
+                            reload=args.reload, nats_url=args.nats, namespace=args.nats_namespace,
+                            standby=args.standby, lease_ttl_ms=int(args.lease_ttl * 1000))
             await server.start()
-        except ConnectionError as exc:
+        except (ConnectionError, OwnershipRefused) as exc:
             fail(str(exc))
         except BadDatabaseURL as exc:
             fail(f"bad --db URL: {exc}")
@@ -84,7 +86,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        lost = server.runtime.ownership.lost if server.runtime.ownership else asyncio.Event()
+        await asyncio.wait({asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait())},
+                           return_when=asyncio.FIRST_COMPLETED)
+        if lost.is_set():  # another process serves this world now: stop writing, say so, exit 3
+            print(f"llama-land: lost ownership ({server.runtime.ownership.why_lost}); stopping", flush=True)
+            await server.stop()
+            raise SystemExit(3)
         print("llama-land: shutting down", flush=True)
         await server.stop()
 

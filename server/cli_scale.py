@@ -15,6 +15,10 @@ def add_nats_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--nats", metavar="URL", help="connect to NATS (e.g. nats://10.0.0.5:4222) so inference "
                                                      "workers on other processes and machines can join")
     serve.add_argument("--nats-namespace", default="llama-land", help=NAMESPACE_HELP)
+    serve.add_argument("--standby", action="store_true", help="wait for another process's leases on this world "
+                                                              "(a shared database) to run out, then take over")
+    serve.add_argument("--lease-ttl", type=float, default=5.0, help="seconds a process's lease on the actors it "
+                                                                   "serves lasts without renewal (default: 5)")
 
 
 def add_worker_command(sub: argparse._SubParsersAction) -> None:

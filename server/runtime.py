@@ -33,6 +33,7 @@ from npcs.kinds import KINDS
 from server.core.actors import Actor, LocalBus
 from server.core.clock import now_ms
 from server.core.db import Database, PositionCheckpoint
+from server.core.lease import Ownership, process_id
 from server.core.log import MessageLog
 from server.core.natsbus import NatsBus
 from server.core.protocol import Code
@@ -63,11 +64,14 @@ class NpcContext:
 class WorldRuntime:
     def __init__(self, world: World, db_url: str, metrics: Any, inference: InferenceConfig | None = None,
                  admin_key_file: Path | None = None, scrypt_n: int = 2**14, nats_url: str | None = None,
-                 namespace: str = "llama-land"):
+                 namespace: str = "llama-land", standby: bool = False, lease_ttl_ms: int = 5000):
         self.world, self.db_url, self.metrics = world, db_url, metrics
         self.inference, self.admin_key_file, self.scrypt_n = inference, admin_key_file, scrypt_n
         # With NATS, actors in other processes (inference workers) are reachable; local delivery stays local.
         self.bus: LocalBus = NatsBus(nats_url, namespace) if nats_url else LocalBus()
+        # A database several processes can open is shared: each logged actor is leased to one of them at a time.
+        self.standby, self.lease_ttl_ms = standby, lease_ttl_ms
+        self.ownership: Ownership | None = None
         self.templates: dict[str, Any] = {}
         self.cast = Cast({})
         self.db: Database | None = None
@@ -122,6 +126,10 @@ class WorldRuntime:
         self.admin_key = ensure_key(self.admin_key_file or default_key_file(self.db_url))
         self.db.start()
         self.log = MessageLog(self.db, state_for)
+        if self.standby or not self.db_url.startswith("sqlite"):
+            self.ownership = Ownership(self.db, process_id(), self.lease_ttl_ms, self.standby)
+            await self.ownership.claim(["accounts", "token:wAR", "token:LLAMA",
+                                        *(f"room:{name}" for name in self.world.rooms)], now_ms)
         self.ledger = TokenActor("wAR", self.bus, self.log, cap=None, minters=("allowance", "operator"))
         self.llama = TokenActor("LLAMA", self.bus, self.log, cap=LLAMA_CAP, minters=("fed",))
         self.rooms = {name: RoomActor(self.world, room, self.bus, self.log, self.db, self.metrics,
@@ -135,6 +143,11 @@ class WorldRuntime:
         # One actor per placed NPC whose kind has one; the King's actor is the Fed, committee members are data.
         self.npc_actors = [a for a in map(self.make_npc_actor, self.cast.placed.values()) if a is not None]
         self.actors.extend(self.npc_actors)
+        if self.ownership is not None:  # the NPCs' logs belonged to the same previous owner: free by now
+            await self.ownership.claim([a.id for a in self.logged()], now_ms, wait=False)
+            for held in self.ownership.held.values():
+                self.log.fence(held.actor, held.owner, held.epoch)
+            self.ownership.start_renewing(now_ms)
         for actor in self.actors:
             self.bus.register(actor)
             actor.start()
@@ -206,6 +219,8 @@ class WorldRuntime:
         for actor in self.logged():  # a restart then replays nothing
             self.log.snapshot(actor.id, actor.state)
         self.db.stop()
+        if self.ownership is not None:  # after the last write: a standby may take over at once
+            await self.ownership.release()
         if isinstance(self.bus, NatsBus):
             await self.bus.close()
 

@@ -17,13 +17,13 @@ import logging
 import os
 import signal
 import socket
-import uuid
 from typing import Any
 
 from npcs.inference.models import check_model
 from npcs.inference.worker import JobFailed, WorkerCrashed, WorkerProcess
 from server.core.actors import Actor, Bus, Message, action
 from server.core.clock import now_ms
+from server.core.lease import process_id
 from server.core.protocol import Code
 
 log = logging.getLogger("llama_land.remote")
@@ -185,7 +185,7 @@ async def run_worker(url: str, model_path: str, threads: int, n_ctx: int, namesp
     from server.core.natsbus import NatsBus
 
     sha256 = await asyncio.to_thread(check_model, model_path)
-    worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    worker_id = process_id()
     bus = NatsBus(url, namespace, name=f"llama-land-worker {worker_id}")
     await bus.connect()
     proc = WorkerProcess(model_path, threads, n_ctx, name=worker_id)

@@ -55,6 +55,15 @@ class Snapshot(SQLModel, table=True):
     state_digest: str
 
 
+class Lease(SQLModel, table=True):
+    """Which process owns a logged actor, at which epoch, until when (server/core/lease.py)."""
+
+    actor: str = Field(primary_key=True)
+    owner: str
+    epoch: int = Field(sa_type=BigInteger)
+    expires_ms: int = Field(sa_type=BigInteger)
+
+
 class ChatLine(SQLModel, table=True):
     """Every chat line and whisper (a projection of the log, for history and operators)."""
 
@@ -135,6 +144,11 @@ class InferenceReceipt(SQLModel, table=True):
     build: str  # JSON: llama-cpp-python version, CPU features
     hash: str
     scores: Optional[str] = None  # JSON, scored answers only: each choice's logit
+
+
+class WriteRefused(Exception):
+    """A write its own transaction refused on purpose (a fenced append by a process that lost its lease): logged
+    as one line, not as a failure of the database."""
 
 
 class BadDatabaseURL(Exception):
@@ -287,6 +301,10 @@ class Database:
                 self.commits += 1
                 self.jobs_done += 1
                 _resolve(fut, loop, result, None)
+            except WriteRefused as exc:
+                session.rollback()
+                log.warning("write refused: %s", exc)
+                _resolve(fut, loop, None, exc)
             except Exception as exc:
                 session.rollback()
                 log.exception("database write failed")

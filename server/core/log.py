@@ -15,6 +15,7 @@ import msgpack
 from sqlmodel import Session, select
 
 from server.core.db import Database, LogRecord, Snapshot
+from server.core.lease import check
 from server.core.state import ActorState
 
 GENESIS = "0" * 64
@@ -111,6 +112,11 @@ class MessageLog:
         self.state_for = state_for
         self.heads: dict[str, Head] = {}
         self.appended = 0
+        self.fences: dict[str, tuple[str, int]] = {}  # actor -> (owner, epoch) its appends must still hold
+
+    def fence(self, actor: str, owner: str, epoch: int) -> None:
+        """From now on an append to actor's log commits only while `owner` holds its lease at `epoch`."""
+        self.fences[actor] = (owner, epoch)
 
     def load(self, actor: str) -> ActorState:
         with self.db.session() as session:
@@ -128,8 +134,11 @@ class MessageLog:
             prev_hash=prev.hash, hash=head.hash,
         )
         extra = list(rows)
+        fence = self.fences.get(actor)
 
         def write(session: Session) -> None:
+            if fence is not None:  # same transaction: a zombie's append is refused and rolled back
+                check(session, actor, *fence)
             session.add(record)
             session.add_all(extra)
 
@@ -154,4 +163,10 @@ class MessageLog:
             actor=actor, slot=head.slot, hash=head.hash,
             state=msgpack.packb(state.to_data(), use_bin_type=True), state_digest=state.digest(),
         )
-        self.db.submit_nowait(lambda session: session.merge(snap))
+        fence = self.fences.get(actor)
+
+        def write(session: Session) -> None:
+            if fence is not None:
+                check(session, actor, *fence)
+            session.merge(snap)
+        self.db.submit_nowait(write)
