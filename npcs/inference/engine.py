@@ -111,6 +111,7 @@ class InferenceEngine:
         self.stats = EngineStats()
         self._seq = itertools.count()
         self._serving: dict[int, asyncio.Task] = {}  # id(worker) -> the task that feeds it
+        self._idle: set[int] = set()  # id(worker) of feeding tasks that wait for a job (none taken yet)
         self.warm: dict[int, OrderedDict[str, None]] = {}  # id(worker) -> personas it ran lately (its saved ones)
         self.on_dequeue: Callable[[], None] | None = None  # called whenever a job leaves the queue for a worker
 
@@ -130,7 +131,7 @@ class InferenceEngine:
         if worker in self.workers:
             self.workers.remove(worker)
         task = self._serving.pop(id(worker), None)
-        if task is not None and not worker.busy:
+        if task is not None and id(worker) in self._idle:  # waiting for a job: nothing is lost by cancelling
             task.cancel()
 
     async def stop(self) -> None:
@@ -195,7 +196,15 @@ class InferenceEngine:
 
     async def _serve(self, worker: Any) -> None:
         while worker in self.workers:
-            item = self._warm_first(worker, await self.queue.get())
+            self._idle.add(id(worker))
+            try:
+                item = await self.queue.get()
+            finally:
+                self._idle.discard(id(worker))
+            if worker not in self.workers:  # it left while this job was handed to it: back, untried
+                self.queue.put_nowait(item)
+                return
+            item = self._warm_first(worker, item)
             if self.on_dequeue is not None:
                 self.on_dequeue()
             if item.future.done():  # the caller gave up
