@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from sqlmodel import select
 
 from client.net import GameClient
@@ -70,69 +71,79 @@ def test_a_second_server_on_the_same_world_is_refused_while_the_first_serves(pos
         first.stop()
 
 
-async def test_a_standby_takes_over_a_killed_server_and_players_resume(postgres):
-    url = postgres.new_database()
-    first = ServerProcess(url, None, TEST_WORLD, "--lease-ttl", TTL)
-    proc = None
-    try:
-        alice = await GameClient.connect(first.url)
-        await alice.register("alice", "pw-secret")
-        await alice.request("Chat", Text="before the crash")
-        owner, epoch = epoch_of(url, "room:plaza")
-        proc, port = standby(url)
-        await asyncio.sleep(1.0)
-        assert proc.poll() is None  # waiting: the first still holds the world
-        first.proc.send_signal(signal.SIGKILL)
-        first.proc.wait()
-        took = await serving(port, proc)
-        assert took < 10
-        new_owner, new_epoch = epoch_of(url, "room:plaza")
-        assert new_epoch == epoch + 1 and new_owner != owner
-        alice = await GameClient.connect(f"ws://127.0.0.1:{port}/")
-        await alice.login("alice", "pw-secret")
-        assert any(line["Text"] == "before the crash" for line in alice.view.chat)  # the room's history is back
-        await alice.request("Chat", Text="after the takeover")
-        await alice.close()
-    finally:
-        if first.proc.poll() is None:
-            first.kill()
-        if proc is not None:
-            proc.terminate()
-            proc.communicate(timeout=20)
-    assert chat_texts(url) == ["before the crash", "after the takeover"]
-    replay = run_cli("replay", "--db", url)
+class Pair:
+    """A serving process on a fresh PostgreSQL database and, once started, its standby; both stopped at the end."""
+
+    def __init__(self, postgres):
+        self.url = postgres.new_database()
+        self.first = ServerProcess(self.url, None, TEST_WORLD, "--lease-ttl", TTL)
+        self.second: subprocess.Popen | None = None
+        self.port = 0
+
+    def start_standby(self) -> None:
+        self.second, self.port = standby(self.url)
+
+    def close(self) -> None:
+        if self.first.proc.poll() is None:
+            self.first.proc.send_signal(signal.SIGCONT)
+            self.first.kill()
+        if self.second is not None:
+            self.second.terminate()
+            self.second.communicate(timeout=20)
+            self.second = None
+
+
+@pytest.fixture
+def pair(postgres):
+    both = Pair(postgres)
+    yield both
+    both.close()
+
+
+async def test_a_standby_takes_over_a_killed_server_and_players_resume(pair):
+    alice = await GameClient.connect(pair.first.url)
+    await alice.register("alice", "pw-secret")
+    await alice.request("Chat", Text="before the crash")
+    owner, epoch = epoch_of(pair.url, "room:plaza")
+    pair.start_standby()
+    await asyncio.sleep(1.0)
+    assert pair.second.poll() is None  # waiting: the first still holds the world
+    pair.first.proc.send_signal(signal.SIGKILL)
+    pair.first.proc.wait()
+    took = await serving(pair.port, pair.second)
+    assert took < 10
+    new_owner, new_epoch = epoch_of(pair.url, "room:plaza")
+    assert new_epoch == epoch + 1 and new_owner != owner
+    alice = await GameClient.connect(f"ws://127.0.0.1:{pair.port}/")
+    await alice.login("alice", "pw-secret")
+    assert any(line["Text"] == "before the crash" for line in alice.view.chat)  # the room's history is back
+    await alice.request("Chat", Text="after the takeover")
+    await alice.close()
+    pair.close()
+    assert chat_texts(pair.url) == ["before the crash", "after the takeover"]
+    replay = run_cli("replay", "--db", pair.url)
     assert replay.returncode == 0, replay.stdout + replay.stderr
 
 
-async def test_a_paused_server_that_wakes_after_a_takeover_cannot_write_and_stops(postgres):
-    url = postgres.new_database()
-    first = ServerProcess(url, None, TEST_WORLD, "--lease-ttl", TTL)
-    proc = None
-    try:
-        bob = await GameClient.connect(first.url)
-        await bob.register("bob", "pw-secret")
-        await bob.request("Chat", Text="bob on the first")
-        first.proc.send_signal(signal.SIGSTOP)  # a long GC pause, a partition: its lease runs out
-        proc, port = standby(url)
-        await serving(port, proc)
-        carol = await GameClient.connect(f"ws://127.0.0.1:{port}/")
-        await carol.register("carol", "pw-secret")
-        await carol.request("Chat", Text="carol on the second")
-        await bob.send("Chat", Text="bob while paused")  # read by the first when it wakes
-        first.proc.send_signal(signal.SIGCONT)
-        out, _ = first.proc.communicate(timeout=30)
-        assert first.proc.returncode == 3 and "lost ownership" in out, out
-        await carol.request("Chat", Text="carol after")
-        await carol.close()
-    finally:
-        if first.proc.poll() is None:
-            first.proc.send_signal(signal.SIGCONT)
-            first.kill()
-        if proc is not None:
-            proc.terminate()
-            proc.communicate(timeout=20)
-    texts = chat_texts(url)
+async def test_a_paused_server_that_wakes_after_a_takeover_cannot_write_and_stops(pair):
+    bob = await GameClient.connect(pair.first.url)
+    await bob.register("bob", "pw-secret")
+    await bob.request("Chat", Text="bob on the first")
+    pair.first.proc.send_signal(signal.SIGSTOP)  # a long GC pause, a partition: its lease runs out
+    pair.start_standby()
+    await serving(pair.port, pair.second)
+    carol = await GameClient.connect(f"ws://127.0.0.1:{pair.port}/")
+    await carol.register("carol", "pw-secret")
+    await carol.request("Chat", Text="carol on the second")
+    await bob.send("Chat", Text="bob while paused")  # read by the first when it wakes
+    pair.first.proc.send_signal(signal.SIGCONT)
+    out, _ = pair.first.proc.communicate(timeout=30)
+    assert pair.first.proc.returncode == 3 and "lost ownership" in out, out
+    await carol.request("Chat", Text="carol after")
+    await carol.close()
+    pair.close()
+    texts = chat_texts(pair.url)
     assert "bob while paused" not in texts  # the zombie's append was refused, not written
     assert texts == ["bob on the first", "carol on the second", "carol after"]
-    replay = run_cli("replay", "--db", url)  # one chain per actor: no fork
+    replay = run_cli("replay", "--db", pair.url)  # one chain per actor: no fork
     assert replay.returncode == 0, replay.stdout + replay.stderr
