@@ -57,8 +57,11 @@ async def handle(ctx: RequestContext, msg: dict[str, Any]) -> dict[str, Any]:
         raise ProtocolError(Code.UNKNOWN_ACCOUNT, f"no account {recipient!r}: nothing was sent", ref)
     if known["Account"] is not None:
         recipient = known["Account"]["Name"]
+    # The player's own Key makes a resend safe (an answer lost with the connection): per player, so no two collide.
+    key = {"Ref": f"player:{me}:{msg['Key']}"} if msg.get("Key") else {}
     done = await change(bus, token, {"Action": "Transfer", "From": me, "To": recipient,
-                                     "Amount": msg["Quantity"], "Tags": tags, "T": now})
+                                     "Amount": msg["Quantity"], "Tags": tags, "T": now, **key})
     if done["Action"] == "Error":
         raise ProtocolError(done["Code"], done["Message"], ref)
-    return response(msg, Token=token, Recipient=recipient, Quantity=msg["Quantity"], Balance=done["Balance"])
+    repeat = {"Repeat": True} if done.get("Repeat") else {}
+    return response(msg, Token=token, Recipient=recipient, Quantity=msg["Quantity"], Balance=done["Balance"], **repeat)

@@ -49,6 +49,21 @@ async def test_transfer_with_tags_and_both_notices(connect):
     assert (credit["Sender"], credit["Balance"], credit["Tags"]) == ("alice", 13 * UNIT, {"X-Note": "for the hay"})
 
 
+async def test_a_transfer_resent_with_its_key_after_a_lost_answer_moves_money_once(connect):
+    alice, bob = await connect("alice"), await connect("bob")
+    first = await alice.request("Transfer", Recipient="bob", Quantity=UNIT, Key="gift-7")
+    await alice.close()  # the answer might as well have been lost with the connection
+    alice = await connect()
+    await alice.login("alice", "pw-secret")
+    again = await alice.request("Transfer", Recipient="bob", Quantity=UNIT, Key="gift-7")
+    assert first["Balance"] == again["Balance"] == 9 * UNIT and again["Repeat"] and "Repeat" not in first
+    with pytest.raises(ServerError) as exc:  # the same key for another transfer is a mistake
+        await alice.request("Transfer", Recipient="bob", Quantity=2 * UNIT, Key="gift-7")
+    assert exc.value.code == "DUPLICATE_REF"
+    assert (await bob.request("Transfer", Recipient="alice", Quantity=UNIT, Key="gift-7"))["Balance"] == 10 * UNIT
+    assert (await alice.request("Balance"))["Balances"]["wAR"] == 10 * UNIT  # once each way
+
+
 @pytest.mark.parametrize("fields, code", [
     ({"Recipient": "bob", "Quantity": 11 * UNIT}, "INSUFFICIENT_FUNDS"),
     ({"Recipient": "bob", "Quantity": 1, "Token": "LLAMA"}, "INSUFFICIENT_FUNDS"),  # nobody has LLAMA yet
