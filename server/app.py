@@ -29,6 +29,7 @@ from server.metrics import Metrics, fed_lines, gauge, inference_lines, world_lin
 from server.net.connection import Connection
 from server.net.presence import Presence
 from server.net.session import SessionConfig
+from server.net.wire import LeanServerConnection
 from server.runtime import WorldRuntime
 from server.world.maps import World
 from server.world.room import RoomActor
@@ -79,6 +80,7 @@ class Server:
         self._ws = await serve(
             self._on_connection, self.host, self.requested_port, max_size=protocol.MAX_FRAME,
             process_request=self._http, ping_interval=20, ping_timeout=20, compression=None,
+            create_connection=LeanServerConnection,
         )
         for room in rt.rooms.values():
             self.spawn(self._ticker(room))

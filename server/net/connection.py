@@ -30,6 +30,7 @@ from server.net.frames import ws_binary_frame
 from server.net.host import WorldHost
 from server.net.presence import PlayerEdge, Presence
 from server.net.session import Phase, RateLimit, SessionConfig, after, decide
+from server.net.wire import FrameInbox, LeanServerConnection
 
 log = logging.getLogger("llama_land.session")
 
@@ -86,17 +87,21 @@ class Connection:
     # --- input -----------------------------------------------------------------------------------------------
 
     async def serve(self) -> None:
+        inbox = FrameInbox(self.on_data, self.ws.transport, lambda: self.close(1011, "internal error"))
+        if isinstance(self.ws, LeanServerConnection):
+            self.ws.sink = inbox.put  # whole frames, as they are parsed (server/net/wire.py)
         try:
-            async for data in self.ws:
-                # Closing: keep reading and discard, so the client's close frame is seen and the close is clean.
-                if not self.closing:
-                    waiting = self.on_frame(data)
-                    if waiting is not None:
-                        await waiting
+            async for data in self.ws:  # fragmented messages, and every frame on a plain websockets connection
+                inbox.put(data)
         except ConnectionClosed:  # the client vanished without a close frame: an everyday event for a server
             pass
         finally:
+            await inbox.finish()  # a login still being checked must not attach to a closed connection
             self.disconnected()
+
+    def on_data(self, data: bytes | str) -> Coroutine[Any, Any, None] | None:
+        # Closing: keep reading and discard, so the client's close frame is seen and the close is clean.
+        return None if self.closing else self.on_frame(data)
 
     def on_frame(self, data: bytes | str) -> Coroutine[Any, Any, None] | None:
         self.metrics.messages_in += 1

@@ -162,7 +162,9 @@ def test_a_player_types_logs_in_chats_and_petitions_with_real_input(display, tmp
         wait(window, lambda: poses.append(me.pose) or (not play.path and play.pending_moves == 0), 30, "walking")
         wait(window, lambda: me.sprite.position == me.target, 5, "arriving")
         play.scene.update(0.0)
-        assert {frame for _, frame in poses} >= {1, 2} and me.pose[1] == 0  # legs moved on the way; now it stands
+        # Legs moved on the way (a walking frame was worn; which ones the polling saw depends on the machine's
+        # speed), and now it stands.
+        assert {frame for _, frame in poses} & {1, 2} and me.pose[1] == 0
         sx, sy, *_ = play.camera.project(play.scene.center(19, 0))
         you.click(sx, sy)
         wait(window, lambda: play.scene.name == "fed-hall", 30, "the Fed hall")
