@@ -197,6 +197,10 @@ class Bus(ABC):
     @abstractmethod
     def lookup(self, actor_id: str) -> Actor | Edge | None: ...
 
+    def may_reach(self, actor_id: str) -> bool:
+        """Whether a message to actor_id might be delivered: here, it is registered in this process."""
+        return self.lookup(actor_id) is not None
+
     async def call(self, to: str, msg: Message, timeout: float = 10.0) -> Message:
         """Ask: send msg with a ReplyTo address and wait for the one reply sent there."""
         reply = _ReplyEdge(f"reply:{next(_reply_ids)}")

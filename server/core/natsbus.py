@@ -135,6 +135,10 @@ class NatsBus(LocalBus):
         self._queue(("pub", subject_for(self.namespace, to), pack(msg)))
         return True  # published: whether anyone is subscribed is known only to a call
 
+    def may_reach(self, actor_id: str) -> bool:
+        """Here, or possibly in another process (a player connected to another server of the world)."""
+        return self.lookup(actor_id) is not None or self.nc is not None
+
     def send_raw(self, to: str, frame: bytes) -> bool:
         if super().send_raw(to, frame):
             return True

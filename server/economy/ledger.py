@@ -260,9 +260,10 @@ class TokenActor(LoggedActor):
     def notify(self, account: str, notice: str, quantity: int, reason: str, entry: Message, other: str | None) -> None:
         """Tell a player in the world (their connection, or the avatar waiting for it). World accounts (the herd,
         the Fed, an Oracle's pool) are not told: their ledger entries are the record, and a notice nobody handles
-        would only fill the operator's log. Offline players: nothing to tell (the balance is there at login)."""
+        would only fill the operator's log. Offline players: nothing to tell (the balance is there at login). A
+        player connected to another process of the world is told through the bus between them."""
         to = player_id(account)
-        if self.bus.lookup(to) is None:
+        if not self.bus.may_reach(to):
             return
         msg = {"Action": notice, "Token": self.ticker, "Quantity": quantity, "Balance": self.state.balance(account),
                "Reason": reason, "T": entry["T"]}

@@ -138,3 +138,24 @@ async def test_an_unreachable_nats_is_one_clear_error():
 
 def test_the_nats_bus_is_a_local_bus_first():
     assert issubclass(NatsBus, LocalBus)
+
+
+async def test_a_ledger_tells_a_player_connected_to_another_process(buses, db):
+    from server.core.log import MessageLog
+    from server.economy.ledger import UNIT, TokenActor, change
+    from server.reducers import state_for
+
+    a, b = buses
+    token = TokenActor("wAR", a, MessageLog(db, state_for), minters=("operator",))
+    a.register(token)
+    token.start()
+    await token.open(1)
+    alice = Collect("player:alice")  # her connection is on the other process
+    b.register(alice)
+    await asyncio.sleep(0.1)
+    await change(b, "wAR", {"Action": "Mint", "To": "alice", "Amount": 3 * UNIT, "By": "operator", "T": 2})
+    await eventually(lambda: alice.msgs)
+    [notice] = alice.msgs
+    assert (notice["Action"], notice["Quantity"], notice["Balance"], notice["Reason"]) == ("Credit-Notice", 3 * UNIT,
+                                                                                          3 * UNIT, "mint")
+    await token.stop()
