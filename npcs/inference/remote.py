@@ -196,7 +196,7 @@ async def run_worker(url: str, model_path: str, threads: int, n_ctx: int, namesp
     stop = asyncio.get_running_loop().create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
-    print(f"worker {worker_id}: {model_path} ({sha256[:12]}…), {threads} threads, on {url}", flush=True)
+    print(f"worker {worker_id}: {model_path} ({sha256[:12]}…), {threads} threads, on {bus.shown}", flush=True)
 
     async def announce() -> None:
         while True:

@@ -53,6 +53,7 @@ class NatsBus(LocalBus):
     def __init__(self, url: str, namespace: str = "llama-land", outbox: int = 65536, name: str = "llama-land"):
         super().__init__()
         self.url, self.namespace, self.name = url, namespace, name
+        self.shown = re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", url)  # the URL for logs: never its password
         self.nc: Any = None
         self.process = uuid.uuid4().hex[:12]  # this process's own reply addresses: <namespace>._reply.<process>.*
         self._replies = f"{namespace}._reply.{self.process}"
@@ -70,13 +71,13 @@ class NatsBus(LocalBus):
         """Connect (a clear error if nobody answers at url), then keep reconnecting for as long as it takes."""
         async def disconnected() -> None:
             if not self.closing:
-                log.warning("NATS %s: disconnected; reconnecting", self.url)
+                log.warning("NATS %s: disconnected; reconnecting", self.shown)
 
         async def reconnected() -> None:
-            log.warning("NATS %s: reconnected", self.url)
+            log.warning("NATS %s: reconnected", self.shown)
 
         async def error(exc: Exception) -> None:
-            log.debug("NATS %s: %s", self.url, exc)
+            log.debug("NATS %s: %s", self.shown, exc)
 
         try:
             self.nc = await asyncio.wait_for(nats.connect(
@@ -84,7 +85,7 @@ class NatsBus(LocalBus):
                 allow_reconnect=True, disconnected_cb=disconnected, reconnected_cb=reconnected, error_cb=error),
                 timeout)
         except (OSError, asyncio.TimeoutError, nats.errors.Error) as exc:
-            raise ConnectionError(f"cannot reach NATS at {self.url}: {str(exc) or type(exc).__name__}") from None
+            raise ConnectionError(f"cannot reach NATS at {self.shown}: {str(exc) or type(exc).__name__}") from None
         self._subs[self._replies] = await self.nc.subscribe(self._replies + ".*", cb=self._on_reply_address)
         self._pump = asyncio.get_running_loop().create_task(self._drain(), name="nats-outbox")
         for actor_id in list(self._actors):
@@ -161,7 +162,7 @@ class NatsBus(LocalBus):
         try:
             answer = await self.nc.request(subject_for(self.namespace, to), pack(msg), timeout=timeout)
         except nats.errors.NoRespondersError:
-            raise LookupError(f"no actor {to!r} on {self.url}") from None
+            raise LookupError(f"no actor {to!r} on {self.shown}") from None
         except (nats.errors.TimeoutError, asyncio.TimeoutError):
             raise TimeoutError(f"{to!r} did not answer within {timeout:g}s") from None
         except nats.errors.Error as exc:  # closed or reconnecting past its buffer: as good as unanswered

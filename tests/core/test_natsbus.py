@@ -159,3 +159,10 @@ async def test_a_ledger_tells_a_player_connected_to_another_process(buses, db):
     assert (notice["Action"], notice["Quantity"], notice["Balance"], notice["Reason"]) == ("Credit-Notice", 3 * UNIT,
                                                                                           3 * UNIT, "mint")
     await token.stop()
+
+
+async def test_a_nats_password_never_reaches_a_message():
+    bus = NatsBus("nats://llama:s3cret@127.0.0.1:1", "t")
+    with pytest.raises(ConnectionError) as exc:
+        await bus.connect(timeout=3)
+    assert "s3cret" not in str(exc.value) and "nats://llama:***@127.0.0.1:1" in str(exc.value)
