@@ -210,7 +210,7 @@ async def main() -> None:
             print(f"    20 actors at once: {many:.0f}/s; raw INSERT+COMMIT: {raw_rate:.0f}/s; "
                   f"one actor / raw = {rate / raw_rate:.2f}x, 20 actors / raw = {many / raw_rate:.2f}x")
     finally:
-        broker.stop()
+        broker.remove()
         cluster.stop()
 
 

@@ -13,6 +13,7 @@ import gc
 import http
 import json
 import logging
+import socket
 from pathlib import Path
 from typing import Any, Coroutine
 
@@ -82,6 +83,7 @@ class Server:
             process_request=self._http, ping_interval=20, ping_timeout=20, compression=None,
             create_connection=LeanServerConnection,
         )
+        await rt.announce(self.public_url)
         for room in rt.rooms.values():
             self.spawn(self._ticker(room))
         for every, address, action in rt.periodic():
@@ -94,7 +96,14 @@ class Server:
         assert rt.db is not None
         log.info("serving %s on %s (db %s)", rt.world.name, self.url, rt.db.engine.url.render_as_string(True))
 
+    @property
+    def public_url(self) -> str:
+        """Where other processes send players: the listening address, or this host's name if it listens on all."""
+        host = socket.gethostname() if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"ws://{host}:{self.port}/"
+
     async def stop(self) -> None:
+        await self.runtime.withdraw()
         if self._ws is not None:
             self._ws.close()
             await self._ws.wait_closed()

@@ -17,7 +17,7 @@ from pathlib import Path
 from server.core.db import DEFAULT_URL, BadDatabaseURL, Database
 from server.core.lease import OwnershipRefused
 from server.core.log import LogCorrupt, replay_all
-from server.cli_scale import add_nats_options, add_worker_command
+from server.cli_scale import add_cluster_command, add_nats_options, add_worker_command
 from server.reducers import state_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -321,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_nats_options(serve)
     serve.set_defaults(fn=cmd_serve)
     add_worker_command(sub)
+    add_cluster_command(sub)
 
     replay = sub.add_parser("replay", help="rebuild actor state from the message log and print state hashes",
                             description="Verify the hash chain, rebuild every actor from its first log entry, "

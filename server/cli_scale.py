@@ -34,6 +34,46 @@ def add_worker_command(sub: argparse._SubParsersAction) -> None:
     worker.set_defaults(fn=cmd_worker)
 
 
+def add_cluster_command(sub: argparse._SubParsersAction) -> None:
+    cluster = sub.add_parser("cluster", help="what the processes of a world on NATS serve (docs/operations.md)")
+    status = cluster.add_subparsers(dest="cluster_command", required=True).add_parser(
+        "status", help="print each room, the URL of the process that serves it, its owner and lease epoch")
+    status.add_argument("--nats", metavar="URL", required=True, help="the world's NATS server")
+    status.add_argument("--nats-namespace", default="llama-land", help=NAMESPACE_HELP)
+    status.add_argument("--json", action="store_true", help="print JSON")
+    cluster.set_defaults(fn=cmd_cluster)
+
+
+def cmd_cluster(args: argparse.Namespace) -> None:
+    import json
+
+    from server.core.directory import Directory, DirectoryUnavailable
+    from server.core.natsbus import NatsBus
+
+    async def read() -> dict:
+        bus = NatsBus(args.nats, args.nats_namespace, name="llama-land cluster status")
+        await bus.connect()
+        try:
+            directory = Directory(bus.nc, args.nats_namespace)
+            await directory.open()
+            return await directory.entries("room")
+        finally:
+            await bus.close()
+
+    try:
+        rooms = asyncio.run(read())
+    except (ConnectionError, DirectoryUnavailable) as exc:
+        print(f"llama-land: error: {exc}", file=sys.stderr)
+        raise SystemExit(2)
+    if args.json:
+        print(json.dumps(rooms, indent=2, sort_keys=True))
+        return
+    if not rooms:
+        print("no room is served on this NATS namespace")
+    for name, entry in sorted(rooms.items()):
+        print(f"{name:<20} {entry['Url']:<32} {entry['Owner']} (epoch {entry['Epoch']})")
+
+
 def cmd_worker(args: argparse.Namespace) -> None:
     from npcs.inference.models import ModelError, default_model_path
     from npcs.inference.remote import run_worker

@@ -33,6 +33,7 @@ from npcs.kinds import KINDS
 from server.core.actors import Actor, LocalBus
 from server.core.clock import now_ms
 from server.core.db import Database, PositionCheckpoint
+from server.core.directory import Directory, DirectoryUnavailable
 from server.core.lease import Ownership, process_id
 from server.core.log import MessageLog
 from server.core.natsbus import NatsBus
@@ -72,6 +73,7 @@ class WorldRuntime:
         # A database several processes can open is shared: each logged actor is leased to one of them at a time.
         self.standby, self.lease_ttl_ms = standby, lease_ttl_ms
         self.ownership: Ownership | None = None
+        self.directory: Directory | None = None
         self.templates: dict[str, Any] = {}
         self.cast = Cast({})
         self.db: Database | None = None
@@ -223,6 +225,34 @@ class WorldRuntime:
             await self.ownership.release()
         if isinstance(self.bus, NatsBus):
             await self.bus.close()
+
+    async def announce(self, url: str) -> None:
+        """With NATS: write who serves each of this process's rooms, and where, in the directory (routing only)."""
+        if not isinstance(self.bus, NatsBus):
+            return
+        self.directory = Directory(self.bus.nc, self.bus.namespace)
+        try:
+            await self.directory.open()
+        except DirectoryUnavailable as exc:
+            log.warning("%s", exc)
+            self.directory = None
+            return
+        owner = self.ownership.owner if self.ownership else self.bus.process
+        for name in self.rooms:
+            held = self.ownership.held.get(f"room:{name}") if self.ownership else None
+            await self.directory.put("room", name, {"Url": url, "Owner": owner, "Epoch": held.epoch if held else 0})
+
+    async def withdraw(self) -> None:
+        """Remove this process's directory entries (those a takeover has not overwritten)."""
+        if self.directory is None:
+            return
+        owner = self.ownership.owner if self.ownership else self.bus.process  # type: ignore[attr-defined]
+        for name in self.rooms:
+            try:
+                await self.directory.delete("room", name, owner)
+            except Exception as exc:  # NATS gone at shutdown: the entries are hints, a takeover overwrites them
+                log.warning("directory entry of %s not removed: %s", name, exc)
+                return
 
     def logged(self) -> list[LoggedActor]:
         return [a for a in self.actors if isinstance(a, LoggedActor)]

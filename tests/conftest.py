@@ -52,7 +52,7 @@ def nats_server():
     needed(natsserver.available(), "nats-server is needed for the scale-out tests")
     server = natsserver.NatsServer().start()
     yield server
-    server.stop()
+    server.remove()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

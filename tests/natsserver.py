@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 
 from pgcluster import _free_port
@@ -18,12 +19,14 @@ def available() -> str | None:
 class NatsServer:
     def __init__(self) -> None:
         self.port = _free_port()
+        self.store = tempfile.mkdtemp(prefix="llama-land-nats-")  # JetStream's (the directory bucket)
         self.url = f"nats://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "NatsServer":
         self.proc = subprocess.Popen([shutil.which("nats-server") or "nats-server", "-a", "127.0.0.1", "-p",
-                                      str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                      str(self.port), "-js", "-sd", self.store], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -38,6 +41,10 @@ class NatsServer:
             self.proc.terminate()
             self.proc.wait(10)
             self.proc = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.store, ignore_errors=True)
 
     def restart(self, down_s: float = 0.0) -> None:
         self.stop()
