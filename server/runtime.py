@@ -237,16 +237,20 @@ class WorldRuntime:
             log.warning("%s", exc)
             self.directory = None
             return
-        owner = self.ownership.owner if self.ownership else self.bus.process
+        owner = self.process_name()
         for name in self.rooms:
             held = self.ownership.held.get(f"room:{name}") if self.ownership else None
             await self.directory.put("room", name, {"Url": url, "Owner": owner, "Epoch": held.epoch if held else 0})
+
+    def process_name(self) -> str:
+        """This process in the directory: its lease owner id, or (no leases) its bus's."""
+        return self.ownership.owner if self.ownership else self.bus.process  # type: ignore[attr-defined]
 
     async def withdraw(self) -> None:
         """Remove this process's directory entries (those a takeover has not overwritten)."""
         if self.directory is None:
             return
-        owner = self.ownership.owner if self.ownership else self.bus.process  # type: ignore[attr-defined]
+        owner = self.process_name()
         for name in self.rooms:
             try:
                 await self.directory.delete("room", name, owner)

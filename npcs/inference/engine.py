@@ -17,7 +17,7 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from server.core.db import Database, InferenceReceipt
 
@@ -85,6 +85,22 @@ class _Queued:
     retried: bool = field(default=False, compare=False)
 
 
+class PoolWorker(Protocol):
+    """What the engine needs of a worker: a local `WorkerProcess` or a `RemoteWorker` (npcs/inference/remote.py)."""
+
+    name: str
+    restarts: int
+
+    @property
+    def busy(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def run(self, job: dict[str, Any], timeout: float) -> dict[str, Any]: ...
+
+
 @dataclass
 class EngineStats:
     jobs: int = 0
@@ -106,7 +122,7 @@ class InferenceEngine:
         self.db = db
         self.timeout, self.n_ctx = timeout, n_ctx
         self.queue: asyncio.PriorityQueue[_Queued] = asyncio.PriorityQueue(queue_size)
-        self.workers: list[Any] = [WorkerProcess(self.model_path, threads, n_ctx, name=f"w{i}")
+        self.workers: list[PoolWorker] = [WorkerProcess(self.model_path, threads, n_ctx, name=f"w{i}")
                                    for i in range(workers)]
         self.stats = EngineStats()
         self._seq = itertools.count()
@@ -120,12 +136,12 @@ class InferenceEngine:
         for worker in self.workers:
             self._serving[id(worker)] = asyncio.get_running_loop().create_task(self._serve(worker))
 
-    def add_worker(self, worker: Any) -> None:
+    def add_worker(self, worker: PoolWorker) -> None:
         """A started worker joins the pool (a remote one that announced itself with this engine's model)."""
         self.workers.append(worker)
         self._serving[id(worker)] = asyncio.get_running_loop().create_task(self._serve(worker))
 
-    def remove_worker(self, worker: Any) -> None:
+    def remove_worker(self, worker: PoolWorker) -> None:
         """A worker leaves: its feeding task ends after the job it runs (a dead remote worker fails that job
         first, which goes back in the queue once)."""
         if worker in self.workers:
@@ -175,7 +191,7 @@ class InferenceEngine:
     def busy_workers(self) -> int:
         return sum(1 for w in self.workers if w.busy)
 
-    def _warm_first(self, worker: Any, item: _Queued) -> _Queued:
+    def _warm_first(self, worker: PoolWorker, item: _Queued) -> _Queued:
         """Persona affinity: of the jobs as urgent as the next one, the oldest whose system prompt this worker
         holds saved (its prompt evaluation then starts after it), else the next one. Priority is never passed."""
         warm = self.warm.setdefault(id(worker), OrderedDict())
@@ -194,7 +210,7 @@ class InferenceEngine:
                 warm.popitem(last=False)
         return chosen
 
-    async def _serve(self, worker: Any) -> None:
+    async def _serve(self, worker: PoolWorker) -> None:
         while worker in self.workers:
             self._idle.add(id(worker))
             try:
@@ -271,7 +287,7 @@ class InferenceEngine:
                                                  queue_ms, result["ttft_ms"], result["gen_ms"], result["reused_tokens"],
                                                  result.get("scores")))
 
-    async def _run(self, worker: Any, job: dict[str, Any]) -> dict[str, Any]:
+    async def _run(self, worker: PoolWorker, job: dict[str, Any]) -> dict[str, Any]:
         return await worker.run(job, self.timeout)
 
     def _requeue(self, item: _Queued) -> bool:

@@ -17,17 +17,16 @@ from urllib.parse import unquote
 import nats.errors
 import nats.js.errors
 
+from server.core.natsbus import escape_token
+
 log = logging.getLogger("llama_land.directory")
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
-
 
 class DirectoryUnavailable(Exception):
     """The NATS server has no JetStream (start it with -js) or did not answer."""
 
 
 def key_for(kind: str, name: str) -> str:
-    return f"{kind}.{_UNSAFE.sub(lambda m: ''.join(f'={b:02X}' for b in m.group().encode()), name)}"
+    return f"{kind}.{escape_token(name, '=')}"
 
 
 def name_of(key: str) -> tuple[str, str]:

@@ -34,11 +34,15 @@ NATS_REPLY = "nats:"  # a ReplyTo that is a NATS subject (a remote caller's inbo
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
 
 
+def escape_token(text: str, mark: str = "%") -> str:
+    """One NATS name token from any text: each byte of a character outside [A-Za-z0-9_-] as mark + two hex digits
+    (subjects take %, key-value keys only =)."""
+    return _UNSAFE.sub(lambda m: "".join(f"{mark}{b:02X}" for b in m.group().encode()), text)
+
+
 def subject_for(namespace: str, actor_id: str) -> str:
     """`player:alice` -> `<namespace>.player.alice`; characters NATS reserves are %-escaped in each token."""
-    tokens = [_UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), t) or "%" for t in
-              actor_id.split(":")]
-    return ".".join([namespace, *tokens])
+    return ".".join([namespace, *(escape_token(t) or "%" for t in actor_id.split(":"))])
 
 
 def pack(msg: Message) -> bytes:
