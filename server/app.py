@@ -42,12 +42,14 @@ class Server:
     def __init__(self, world: World, db_url: str, host: str = "127.0.0.1", port: int = 8765,
                  session_config: SessionConfig | None = None, inference: "InferenceConfig | None" = None,
                  admin_key_file: Path | None = None, reload: bool = False, nats_url: str | None = None,
-                 namespace: str = "llama-land", standby: bool = False, lease_ttl_ms: int = 5000):
+                 namespace: str = "llama-land", standby: bool = False, lease_ttl_ms: int = 5000,
+                 rooms: list[str] | None = None, bank: bool = True):
         self.host, self.requested_port = host, port
         self.session_config = session_config or SessionConfig()
         self.metrics = Metrics()
         self.runtime = WorldRuntime(world, db_url, self.metrics, inference, admin_key_file,
-                                    self.session_config.scrypt_n, nats_url, namespace, standby, lease_ttl_ms)
+                                    self.session_config.scrypt_n, nats_url, namespace, standby, lease_ttl_ms,
+                                    rooms, bank)
         self.presence = Presence(self.runtime, lambda: self.session_config.grace_s)
         self.connections: set[Connection] = set()
         self.watch_world = reload

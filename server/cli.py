@@ -17,7 +17,7 @@ from pathlib import Path
 from server.core.db import DEFAULT_URL, BadDatabaseURL, Database
 from server.core.lease import OwnershipRefused
 from server.core.log import LogCorrupt, replay_all
-from server.cli_scale import add_cluster_command, add_nats_options, add_worker_command
+from server.cli_scale import add_cluster_command, add_nats_options, add_worker_command, roles_of
 from server.reducers import state_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,9 +52,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
     except WorldError as exc:
         fail(f"bad world: {exc}")
     config = SessionConfig(grace_s=args.grace, scrypt_n=args.scrypt_n)
+    try:
+        rooms, bank = roles_of(args, list(world.rooms))
+    except ValueError as exc:
+        fail(str(exc))
     raise_open_file_limit()
     inference = None
-    if not args.no_inference:
+    if not args.no_inference and bank:
         from npcs.inference.engine import InferenceConfig
         from npcs.inference.models import default_model_path
 
@@ -65,7 +69,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         try:
             server = Server(world, args.db, args.host, args.port, config, inference, args.admin_key_file,
                             reload=args.reload, nats_url=args.nats, namespace=args.nats_namespace,
-                            standby=args.standby, lease_ttl_ms=int(args.lease_ttl * 1000))
+                            standby=args.standby, lease_ttl_ms=int(args.lease_ttl * 1000), rooms=rooms, bank=bank)
             await server.start()
         except (ConnectionError, OwnershipRefused) as exc:
             fail(str(exc))
@@ -80,7 +84,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
                 fail(f"cannot listen on {args.host}:{args.port}: the port is already in use")
             fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
         tune_gc()  # a process-wide setting: the serving process's, not a library's
-        print(f"llama-land: serving {world.name!r} ({len(world.rooms)} rooms) on {server.url} — "
+        part = "" if rooms is None else f": rooms {', '.join(rooms) or '(none)'}{' and the bank' if bank else ''}"
+        print(f"llama-land: serving {world.name!r} ({len(world.rooms)} rooms{part}) on {server.url} — "
               f"health http://{args.host}:{server.port}/healthz, metrics /metrics", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -17,8 +17,32 @@ def add_nats_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--nats-namespace", default="llama-land", help=NAMESPACE_HELP)
     serve.add_argument("--standby", action="store_true", help="wait for another process's leases on this world "
                                                               "(a shared database) to run out, then take over")
+    serve.add_argument("--rooms", metavar="NAMES", help="serve only these rooms (comma-separated) as one of several "
+                                                        "room hosts of a world on NATS and PostgreSQL")
+    serve.add_argument("--bank", action="store_true", help="serve the world's accounts, ledgers, inference herd "
+                                                           "and NPC actors (one process; with --rooms, as well)")
     serve.add_argument("--lease-ttl", type=float, default=5.0, help="seconds a process's lease on the actors it "
                                                                    "serves lasts without renewal (default: 5)")
+
+
+def roles_of(args: argparse.Namespace, rooms: list[str]) -> tuple[list[str] | None, bool]:
+    """(the rooms this process serves, None for all; whether it is the bank) from --rooms and --bank, or an
+    error naming what is wrong. Without either, one process serves the whole world, as always."""
+    if args.rooms is None and not args.bank:
+        return None, True
+    if not args.nats:
+        raise ValueError("--rooms and --bank spread a world over processes: give --nats URL as well")
+    if args.db.startswith("sqlite"):
+        raise ValueError("--rooms and --bank need one database every process shares: give "
+                         "--db postgresql+psycopg://...")
+    if args.rooms is None:
+        return [], True
+    names = [n.strip() for n in args.rooms.split(",") if n.strip()]
+    unknown = [n for n in names if n not in rooms]
+    if unknown or not names:
+        raise ValueError(f"--rooms: no room {', '.join(unknown) or '(none named)'} in this world (it has "
+                         f"{', '.join(rooms)})")
+    return names, args.bank
 
 
 def add_worker_command(sub: argparse._SubParsersAction) -> None:

@@ -37,7 +37,7 @@ from server.core.directory import Directory, DirectoryUnavailable
 from server.core.lease import Ownership, process_id
 from server.core.log import MessageLog
 from server.core.natsbus import NatsBus
-from server.core.protocol import Code
+from server.core.protocol import Code, Refused
 from server.core.logged import LoggedActor
 from server.economy.accounts import AccountsActor, hash_password
 from server.economy.admin import default_key_file, ensure_key
@@ -65,8 +65,13 @@ class NpcContext:
 class WorldRuntime:
     def __init__(self, world: World, db_url: str, metrics: Any, inference: InferenceConfig | None = None,
                  admin_key_file: Path | None = None, scrypt_n: int = 2**14, nats_url: str | None = None,
-                 namespace: str = "llama-land", standby: bool = False, lease_ttl_ms: int = 5000):
+                 namespace: str = "llama-land", standby: bool = False, lease_ttl_ms: int = 5000,
+                 rooms: list[str] | None = None, bank: bool = True):
         self.world, self.db_url, self.metrics = world, db_url, metrics
+        # The process's part of the world: every room and the bank (one process, as by default), or — a world
+        # spread over processes on NATS — the named rooms, and/or the bank: accounts, ledgers, herd, NPC actors.
+        self.room_names = list(world.rooms) if rooms is None else list(rooms)
+        self.bank = bank
         self.inference, self.admin_key_file, self.scrypt_n = inference, admin_key_file, scrypt_n
         # With NATS, actors in other processes (inference workers) are reachable; local delivery stays local.
         self.bus: LocalBus = NatsBus(nats_url, namespace) if nats_url else LocalBus()
@@ -109,6 +114,18 @@ class WorldRuntime:
                 return presence
         return None
 
+    @property
+    def rooms_here(self) -> frozenset[str]:
+        return frozenset(self.rooms)
+
+    async def hand_off(self, name: str, room: str, fields: dict[str, Any]) -> dict[str, Any]:
+        entry = await self.directory.get("room", room) if self.directory is not None else None
+        if entry is None:
+            raise Refused(Code.UNAVAILABLE, f"{room} is not being served right now; try again in a few seconds")
+        reply = await self.bus.call("accounts", {"Action": "Ticket", "Player": name, "Room": room, **fields,
+                                                 "T": now_ms()})
+        return {"Url": entry["Url"], "Ticket": reply["Ticket"], "Room": room}
+
     def load_checkpoint(self, name: str) -> PositionCheckpoint | None:
         assert self.db is not None
         with self.db.session() as session:
@@ -121,6 +138,7 @@ class WorldRuntime:
             raise JobFailed(Code.UNAVAILABLE, "--inference-workers 0 runs every job on remote workers: give --nats")
         if isinstance(self.bus, NatsBus):
             await self.bus.connect()  # ConnectionError names the URL
+            await self._open_directory()
         model = self.inference.model_path if self.inference else None
         self.templates = await asyncio.to_thread(load_templates, self.world.root / "templates", model)
         self.cast = load_cast(self.world, self.templates)
@@ -130,21 +148,14 @@ class WorldRuntime:
         self.log = MessageLog(self.db, state_for)
         if self.standby or not self.db_url.startswith("sqlite"):
             self.ownership = Ownership(self.db, process_id(), self.lease_ttl_ms, self.standby)
-            await self.ownership.claim(["accounts", "token:wAR", "token:LLAMA",
-                                        *(f"room:{name}" for name in self.world.rooms)], now_ms)
-        self.ledger = TokenActor("wAR", self.bus, self.log, cap=None, minters=("allowance", "operator"))
-        self.llama = TokenActor("LLAMA", self.bus, self.log, cap=LLAMA_CAP, minters=("fed",))
-        self.rooms = {name: RoomActor(self.world, room, self.bus, self.log, self.db, self.metrics,
+            bank = ["accounts", "token:wAR", "token:LLAMA"] if self.bank else []
+            await self.ownership.claim([*bank, *(f"room:{name}" for name in self.room_names)], now_ms)
+        self.rooms = {name: RoomActor(self.world, self.world.rooms[name], self.bus, self.log, self.db, self.metrics,
                                       self.cast.in_room(name), source=self.room_config)
-                      for name, room in self.world.rooms.items()}
-        self.actors = [AccountsActor(self.bus, self.log), self.ledger, self.llama, *self.rooms.values()]
-        if self.inference is not None:
-            await self._start_inference(self.inference)
-        self.memory = NpcMemory(self.db)
-        self.memory.load()
-        # One actor per placed NPC whose kind has one; the King's actor is the Fed, committee members are data.
-        self.npc_actors = [a for a in map(self.make_npc_actor, self.cast.placed.values()) if a is not None]
-        self.actors.extend(self.npc_actors)
+                      for name in self.room_names}
+        self.actors = [*self.rooms.values()]
+        if self.bank:
+            await self._start_bank()
         if self.ownership is not None:  # the NPCs' logs belonged to the same previous owner: free by now
             await self.ownership.claim([a.id for a in self.logged()], now_ms, wait=False)
             for held in self.ownership.held.values():
@@ -158,6 +169,21 @@ class WorldRuntime:
             await actor.open(t)
         # Login with an unknown name costs the same scrypt work as a wrong password.
         self.dummy_hash = await asyncio.to_thread(hash_password, "no such account", self.scrypt_n)
+
+    async def _start_bank(self) -> None:
+        """The world's one bank: accounts, the ledgers, the herd and the NPC actors (whose rooms may be elsewhere:
+        they speak and answer over the bus)."""
+        assert self.db is not None and self.log is not None
+        self.ledger = TokenActor("wAR", self.bus, self.log, cap=None, minters=("allowance", "operator"))
+        self.llama = TokenActor("LLAMA", self.bus, self.log, cap=LLAMA_CAP, minters=("fed",))
+        self.actors[:0] = [AccountsActor(self.bus, self.log), self.ledger, self.llama]
+        if self.inference is not None:
+            await self._start_inference(self.inference)
+        self.memory = NpcMemory(self.db)
+        self.memory.load()
+        # One actor per placed NPC whose kind has one; the King's actor is the Fed, committee members are data.
+        self.npc_actors = [a for a in map(self.make_npc_actor, self.cast.placed.values()) if a is not None]
+        self.actors.extend(self.npc_actors)
 
     def make_npc_actor(self, presence: NpcPresence) -> Actor | None:
         kind = KINDS[presence.spec.kind]
@@ -226,16 +252,20 @@ class WorldRuntime:
         if isinstance(self.bus, NatsBus):
             await self.bus.close()
 
-    async def announce(self, url: str) -> None:
-        """With NATS: write who serves each of this process's rooms, and where, in the directory (routing only)."""
-        if not isinstance(self.bus, NatsBus):
-            return
+    async def _open_directory(self) -> None:
+        assert isinstance(self.bus, NatsBus)
         self.directory = Directory(self.bus.nc, self.bus.namespace)
         try:
             await self.directory.open()
         except DirectoryUnavailable as exc:
+            if self.room_names != list(self.world.rooms) or not self.bank:  # a spread world routes by it
+                raise ConnectionError(str(exc)) from None
             log.warning("%s", exc)
             self.directory = None
+
+    async def announce(self, url: str) -> None:
+        """With NATS: write who serves each of this process's rooms, and where, in the directory (routing only)."""
+        if self.directory is None:
             return
         owner = self.process_name()
         for name in self.rooms:
@@ -303,6 +333,8 @@ class WorldRuntime:
     def _swap_rooms(self, world: World, cast: Cast) -> list[str]:
         changed, t = [], now_ms()
         for name, room in world.rooms.items():
+            if name not in self.rooms:  # served by another process, which reloads it
+                continue
             before = sorted((p.spec.id, p.x, p.y, p.spec) for p in self.cast.in_room(name))
             after = sorted((p.spec.id, p.x, p.y, p.spec) for p in cast.in_room(name))
             if room.sha256 != self.world.rooms[name].sha256 or before != after or world.rules != self.world.rules:

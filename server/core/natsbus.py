@@ -41,7 +41,10 @@ def escape_token(text: str, mark: str = "%") -> str:
 
 
 def subject_for(namespace: str, actor_id: str) -> str:
-    """`player:alice` -> `<namespace>.player.alice`; characters NATS reserves are %-escaped in each token."""
+    """`player:alice` -> `<namespace>.player.alice`; characters NATS reserves are %-escaped in each token. A
+    player's name is lower-cased (names are unique regardless of case), so `player:BOB` reaches Bob's edge."""
+    if actor_id.startswith("player:"):
+        actor_id = actor_id.lower()
     return ".".join([namespace, *(escape_token(t) or "%" for t in actor_id.split(":"))])
 
 

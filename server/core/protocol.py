@@ -37,6 +37,7 @@ class Code:
     NAME_TAKEN = "NAME_TAKEN"
     BAD_CREDENTIALS = "BAD_CREDENTIALS"
     SESSION_EXPIRED = "SESSION_EXPIRED"
+    BAD_TICKET = "BAD_TICKET"
     RATE_LIMITED = "RATE_LIMITED"
     BUSY = "BUSY"
     UNAVAILABLE = "UNAVAILABLE"
@@ -127,7 +128,7 @@ ACTIONS: dict[str, dict[str, Field]] = {
     "Hello": {"Version": Field(int)},
     "Register": {"Name": Field(str, max_len=64), "Password": Field(str, max_len=256)},
     "Login": {"Name": Field(str, max_len=64), "Password": Field(str, max_len=256)},
-    "Resume": {"Token": Field(str, max_len=128)},
+    "Resume": {"Token": Field(str, required=False, max_len=128), "Ticket": Field(str, required=False, max_len=128)},
     "Logout": {},
     "Move": {
         "Dir": Field(str, required=False, choices=DIRECTIONS),

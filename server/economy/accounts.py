@@ -72,8 +72,15 @@ class AccountsState(ActorState):
         self.accounts[msg["Player"]] = {"Name": msg["Name"], "Hash": msg["Hash"], "Created": msg["T"]}
 
 
+SESSION_MAX_MS = 12 * 3600 * 1000  # a session token whose process vanished without ending it: void after this
+TICKET_MS = 10_000  # a hand-off ticket is for the reconnect that follows at once: seconds, one use
+
+
 class AccountsActor(LoggedActor):
-    """Owns the account list. Register (logged) and Lookup (a read), both answered to ReplyTo."""
+    """Owns the account list — Register (logged) and Lookup (a read) — and, in memory, the world's sessions:
+    every session token (one per player: a newer one voids the older) and every hand-off ticket, so a token
+    issued by one process resumes on any other, and a ticket moves a player to another process exactly once.
+    All answered to ReplyTo; times come from the messages."""
 
     State = AccountsState
     state: AccountsState
@@ -83,6 +90,14 @@ class AccountsActor(LoggedActor):
         self.bus = bus
         self.handle("register", action("Register"), self.on_register)
         self.handle("lookup", action("Lookup"), self.on_lookup)
+        self.handle("open-session", action("OpenSession"), self.on_open_session)
+        self.handle("resume", action("Resume"), self.on_resume)
+        self.handle("end-session", action("EndSession"), self.on_end_session)
+        self.handle("ticket", action("Ticket"), self.on_ticket)
+        self.handle("redeem", action("Redeem"), self.on_redeem)
+        self.sessions: dict[str, tuple[str, int]] = {}  # token -> (name, issued at)
+        self.latest: dict[str, str] = {}  # lower-cased name -> their current token
+        self.tickets: dict[str, tuple[int, dict[str, Any]]] = {}  # ticket -> (expires at, where the player goes)
 
     async def on_register(self, msg: Message) -> None:
         key = msg["Player"].lower()
@@ -96,6 +111,47 @@ class AccountsActor(LoggedActor):
     def on_lookup(self, msg: Message) -> None:
         found = self.state.accounts.get(msg["Player"].lower())
         self.reply(msg, "Found", Account=found)
+
+
+    # --- sessions and hand-off tickets (not logged: a restart ends every session, as a restart always did) -------
+
+    def on_open_session(self, msg: Message) -> None:
+        """A new token for a player who just logged in or resumed; their older one stops working."""
+        name = msg["Player"]
+        self.sessions.pop(self.latest.get(name.lower(), ""), None)
+        token = secrets.token_urlsafe(24)
+        self.sessions[token] = (name, msg["T"])
+        self.latest[name.lower()] = token
+        self.reply(msg, "Session", Token=token)
+
+    def on_resume(self, msg: Message) -> None:
+        found = self.sessions.get(msg["Token"])
+        if found is None or msg["T"] - found[1] > SESSION_MAX_MS:
+            self.refuse(msg, Code.SESSION_EXPIRED, "that session has ended; log in again")
+            return
+        self.reply(msg, "Resumed", Name=found[0])
+
+    def on_end_session(self, msg: Message) -> None:
+        """Logout or the end of a grace period; a token already replaced by a newer session is left alone."""
+        name = self.sessions.get(msg["Token"], ("",))[0]
+        if name and self.latest.get(name.lower()) == msg["Token"]:
+            del self.sessions[msg["Token"]], self.latest[name.lower()]
+
+    def on_ticket(self, msg: Message) -> None:
+        """A one-use ticket that lets `msg["Player"]` enter `msg["Room"]` on the process that serves it."""
+        t = msg["T"]
+        for old in [k for k, (until, _) in self.tickets.items() if until < t]:
+            del self.tickets[old]
+        ticket = secrets.token_urlsafe(24)
+        self.tickets[ticket] = (t + TICKET_MS, {k: msg[k] for k in ("Player", "Room", "X", "Y", "Via") if k in msg})
+        self.reply(msg, "Ticket", Ticket=ticket, Expires=t + TICKET_MS)
+
+    def on_redeem(self, msg: Message) -> None:
+        until, place = self.tickets.pop(msg["Ticket"], (0, {}))
+        if until < msg["T"]:
+            self.refuse(msg, Code.BAD_TICKET, "that hand-off ticket was used already or has expired; log in again")
+            return
+        self.reply(msg, "Redeemed", **place)
 
 
 async def hash_off_loop(password: str, n: int) -> str:

@@ -6,6 +6,8 @@ gets the same answer as a wrong password, so names cannot be probed by timing or
 
 from __future__ import annotations
 
+from typing import Any
+
 from server.core.actors import Message
 from server.core.clock import now_ms
 from server.core.protocol import Code, Refused
@@ -35,10 +37,32 @@ async def login(host: WorldHost, msg: Message) -> str:
     return account["Name"]
 
 
-def resume(tokens: dict[str, str], msg: Message) -> str:
-    """A token names the session it was issued for; it ends at logout, at the end of the grace period, and when a
-    newer login of the same player replaces it (that connection is told `Kicked`)."""
-    name = tokens.get(msg["Token"])
-    if name is None:
-        raise Refused(Code.SESSION_EXPIRED, "that session has ended; log in again")
-    return name
+async def resume(host: WorldHost, msg: Message) -> tuple[str, dict[str, Any] | None]:
+    """The name a Resume plays as, and where a hand-off ticket places them (None: where they were).
+
+    A token names the session it was issued for, by any process of the world; it ends at logout, at the end of
+    the grace period, and when a newer login of the same player replaces it (that connection is told `Kicked`).
+    A ticket is the one-use pass of a hand-off (an `Moved` event), valid for seconds."""
+    token, ticket = msg.get("Token"), msg.get("Ticket")
+    if (token is None) == (ticket is None):
+        raise Refused(Code.BAD_REQUEST, "Resume takes a Token or a Ticket (exactly one)")
+    if ticket is not None:
+        reply = await host.bus.call("accounts", {"Action": "Redeem", "Ticket": ticket, "T": now_ms()})
+        if reply["Action"] == "Error":
+            raise Refused(reply["Code"], reply["Message"])
+        return reply["Player"], {k: reply[k] for k in ("Room", "X", "Y", "Via") if k in reply}
+    reply = await host.bus.call("accounts", {"Action": "Resume", "Token": token, "T": now_ms()})
+    if reply["Action"] == "Error":
+        raise Refused(reply["Code"], reply["Message"])
+    return reply["Name"], None
+
+
+async def open_session(host: WorldHost, name: str) -> str:
+    """A new session token for name (the world's accounts keep one per player: the older one is void now)."""
+    reply = await host.bus.call("accounts", {"Action": "OpenSession", "Player": name, "T": now_ms()})
+    return reply["Token"]
+
+
+def end_session(host: WorldHost, token: str) -> None:
+    if token:
+        host.bus.send("accounts", {"Action": "EndSession", "Token": token, "T": now_ms()})

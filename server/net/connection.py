@@ -129,7 +129,8 @@ class Connection:
     async def _handle_reporting(self, handler: Callable[[Message], Coroutine], msg: Message) -> None:
         try:
             await handler(msg)
-            self.phase = after(self.phase, msg["Action"])
+            if not self.closing:  # a login handed off to another process leaves nothing to play here
+                self.phase = after(self.phase, msg["Action"])
         except ProtocolError as exc:
             self.metrics.errors[exc.code] += 1
             self.send(exc.frame())
@@ -206,29 +207,48 @@ class Connection:
             raise ProtocolError(Code.UNAVAILABLE, f"{npc.spec.name} is not here right now", msg.get("Id"))
 
     async def on_fed(self, msg: Message) -> None:
-        if self.host.bus.lookup("fed") is None:
-            raise ProtocolError(Code.UNAVAILABLE, "this world has no Llama Fed", msg.get("Id"))
         ask = {"Action": "Info" if msg["Action"] == "FedInfo" else "Petitions", "T": now_ms(),
                "Player": self.player.name if self.player else None, "Epoch": msg.get("Epoch")}
-        reply = await self.host.bus.call("fed", ask)
+        reply = await self.call_service("fed", ask, msg, "this world has no Llama Fed")
         self.send(response(msg, **{k: v for k, v in reply.items() if k != "Action"}))
 
     async def on_herd(self, msg: Message) -> None:
-        if self.host.bus.lookup("herd") is None:
-            raise ProtocolError(Code.UNAVAILABLE, "this server runs without inference", msg.get("Id"))
-        info = await self.host.bus.call("herd", {"Action": "Info", "T": now_ms()})
+        info = await self.call_service("herd", {"Action": "Info", "T": now_ms()}, msg,
+                                       "this world runs without inference")
         self.send(response(msg, **{k: v for k, v in info.items() if k not in ("Action", "ReplyTo")}))
 
+    async def call_service(self, address: str, ask: Message, msg: Message, missing: str) -> Message:
+        """Ask a world service, here or (with NATS) in the process that runs it; nobody there is UNAVAILABLE."""
+        if not self.host.bus.may_reach(address):
+            raise ProtocolError(Code.UNAVAILABLE, missing, msg.get("Id"))
+        try:
+            return await self.host.bus.call(address, ask)
+        except LookupError:
+            raise ProtocolError(Code.UNAVAILABLE, missing, msg.get("Id")) from None
+
     async def on_auth(self, msg: Message) -> None:
-        action = msg["Action"]
+        action, place = msg["Action"], None
         if action == "Register":
             name = await auth.register(self.host, msg, self.config.scrypt_n)
         elif action == "Login":
             name = await auth.login(self.host, msg)
         else:
-            name = auth.resume(self.presence.tokens, msg)
-        self.player = await self.presence.enter(self, name, via=action.lower())
-        self.send(response(msg, Name=name, Token=self.player.token, Grace=self.config.grace_s))
+            name, place = await auth.resume(self.host, msg)
+        room, fields = await self.presence.placement(name, place)
+        if room not in self.host.rooms_here:  # served by another process: go there (docs/protocol.md, Moved)
+            where = await self.host.hand_off(name, room, fields)
+            token = await auth.open_session(self.host, name)
+            self.send(response(msg, Name=name, Token=token, Grace=self.config.grace_s))
+            await self.grant_allowance(name)
+            self.moved(where)
+            return
+        token = await auth.open_session(self.host, name)
+        self.player = await self.presence.enter(self, name, "handoff" if place else action.lower(), token, room,
+                                                fields)
+        self.send(response(msg, Name=name, Token=token, Grace=self.config.grace_s))
+        await self.grant_allowance(name)
+
+    async def grant_allowance(self, name: str) -> None:
         allowance = self.host.world.starting_war
         if allowance > 0:  # asked again at every login: the ledger grants it once, even if a crash came between
             try:
@@ -236,6 +256,12 @@ class Connection:
                                                        "T": now_ms()})
             except (MailboxFull, asyncio.TimeoutError, LookupError):  # the login stands; the next one grants it
                 log.warning("starting allowance for %s deferred: the ledger is busy", name)
+
+    def moved(self, where: Message) -> None:
+        """The player's room is served by another process: tell the client where, then close this connection."""
+        self.player, self.phase = None, Phase.GREETED
+        self.send({"Action": "Moved", **where})
+        self.close(4001, "moved to another server of this world")
 
     async def on_logout(self, msg: Message) -> None:
         assert self.player is not None

@@ -26,3 +26,11 @@ class WorldHost(Protocol):
     def npc_serving(self, action: str, service: str | None = None) -> Any: ...
 
     def load_checkpoint(self, name: str) -> Any: ...
+
+    @property
+    def rooms_here(self) -> frozenset[str]:
+        """The rooms this process serves (all of them, unless it is one of several room hosts)."""
+
+    async def hand_off(self, name: str, room: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """{Url, Ticket, Room}: where the process that serves room listens, and a one-use ticket to enter it
+        (with fields: X, Y, Via). Refused(UNAVAILABLE) if nobody serves it now."""

@@ -195,10 +195,18 @@ class RoomActor(LoggedActor):
         portal = self.room.portal_at.get((w.x, w.y))
         if portal is not None:
             await self.on_leave({"Player": avatar.name, "Reason": "portal", "T": msg["T"]})
-            self.bus.send(f"room:{portal.target_room}", {
-                "Action": "Enter", "Player": avatar.name, "Spawn": portal.target_spawn, "Via": f"portal:{self.room.name}",
-                "T": msg["T"],
-            })
+            target, via = f"room:{portal.target_room}", f"portal:{self.room.name}"
+            if self.bus.lookup(target) is not None:
+                self.bus.send(target, {"Action": "Enter", "Player": avatar.name, "Spawn": portal.target_spawn,
+                                       "Via": via, "T": msg["T"]})
+                return
+            # Another process serves that room: its spawn tile is known here (every process reads the whole world),
+            # so the player's position is checkpointed there before the hand-off — a lost reconnect loses nothing.
+            x, y = self.world.rooms[portal.target_room].spawn_tile(portal.target_spawn, f"{avatar.name}:{msg['T']}")
+            self.db.submit_nowait(lambda session: upsert_positions(session, [
+                {"name": avatar.name, "room": portal.target_room, "x": x, "y": y, "t_ms": msg["T"]}]))
+            self.bus.send("presence", {"Action": "HandOff", "Player": avatar.name, "Room": portal.target_room,
+                                       "From": self.room.name, "X": x, "Y": y, "Via": via, "T": msg["T"]})
 
     # --- chat --------------------------------------------------------------------------------------------------
 
@@ -284,19 +292,31 @@ class RoomActor(LoggedActor):
         avatar = self.avatars.get(msg["Player"])
         if avatar is None:
             return
-        target = self.bus.lookup(player_id(msg["To"]))
+        to, online = await self.reach(msg["To"])
         try:
-            if target is None or not getattr(target, "online", False) or msg["To"] == avatar.name:
+            if not online or to == avatar.name:
                 raise Refused(Code.UNKNOWN_PLAYER, f"{msg['To']!r} is not online")
             text = clean_chat(msg["Text"], self.rules)
         except Refused as no:
             self.refuse(msg, no.code, no.message)
             return
-        entry = {"Action": "Whisper", "Player": avatar.name, "To": msg["To"], "Text": text, "T": msg["T"]}
-        row = ChatLine(room=self.room.name, scope="whisper", author=avatar.name, to=msg["To"], text=text, t_ms=msg["T"])
+        entry = {"Action": "Whisper", "Player": avatar.name, "To": to, "Text": text, "T": msg["T"]}
+        row = ChatLine(room=self.room.name, scope="whisper", author=avatar.name, to=to, text=text, t_ms=msg["T"])
         await self.record(entry, [row])
-        self.bus.send(player_id(msg["To"]), {"Action": "Whisper", "From": avatar.name, "To": msg["To"], "Text": text, "T": msg["T"]})
-        self.answer(msg, To=msg["To"])
+        self.bus.send(player_id(to), {"Action": "Whisper", "From": avatar.name, "To": to, "Text": text, "T": msg["T"]})
+        self.answer(msg, To=to)
+
+    async def reach(self, name: str) -> tuple[str, bool]:
+        """The player's exact name and whether they are online: connected here, or (a world on NATS) asked at
+        their address wherever they are connected — nobody there answers at once, a hung process in 2 s."""
+        target = self.bus.lookup(player_id(name))
+        if target is not None or not self.bus.may_reach(player_id(name)):
+            return name, bool(getattr(target, "online", False))
+        try:
+            reached = await self.bus.call(player_id(name), {"Action": "Reach"}, timeout=2.0)
+        except (LookupError, TimeoutError):
+            return name, False
+        return reached.get("Name", name), bool(reached.get("Online"))
 
     def on_handler_error(self, msg: Message) -> None:
         """A bug, not the player's fault: say so to whoever asked, and keep the room running."""
