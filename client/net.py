@@ -4,6 +4,10 @@
     await client.register("alice", "secret-pw")
     await client.chat("hello")
     line = await client.wait_for(lambda ev: ev["Action"] == "ChatLine")
+
+A world spread over several processes sends a player to the one that serves their room (`Moved`, at login or
+through a portal): the client connects there and resumes with the ticket by itself; requests sent meanwhile wait
+for the new connection, and `closed` is set only when a connection ends for good.
 """
 
 from __future__ import annotations
@@ -31,45 +35,60 @@ class ServerError(Exception):
 
 
 class GameClient:
-    def __init__(self, ws: ClientConnection, keep_events: int = 2000):
+    def __init__(self, ws: ClientConnection, keep_events: int = 2000, version: int = protocol.VERSION):
         self.ws = ws
+        self.version = version
+        self.moves = 0  # hand-offs followed
+        self.moving: asyncio.Task | None = None
+        self._ready = asyncio.Event()  # cleared while a hand-off is being followed
+        self._ready.set()
         self.view = WorldView()
         self.events: deque[Event] = deque(maxlen=keep_events)
         self.errors: deque[Event] = deque(maxlen=200)  # errors that answered no pending request
         self.name: str | None = None
         self.token: str | None = None
         self.hello: Event = {}
+        self.url: str | None = None
         self._ids = itertools.count(1)
         self._pending: dict[str, asyncio.Future[Event]] = {}
         self._waiters: list[tuple[Callable[[Event], bool], asyncio.Future[Event]]] = []
         self.listeners: list[Callable[[Event], None]] = []  # called with every pushed event, as it arrives
-        self._reader = asyncio.get_running_loop().create_task(self._read())
+        self._reader = asyncio.get_running_loop().create_task(self._read(ws))
         self.closed = asyncio.get_running_loop().create_future()
 
     @classmethod
     async def connect(cls, url: str, version: int = protocol.VERSION, **kwargs: Any) -> "GameClient":
         ws = await connect(url, max_size=2**22, compression=None, open_timeout=10, **kwargs)
-        client = cls(ws)
+        client = cls(ws, version=version)
+        client.url = url
         client.hello = await client.request("Hello", Version=version)
         return client
 
-    async def _read(self) -> None:
+    async def _read(self, ws: ClientConnection) -> None:
         try:
-            async for data in self.ws:
+            async for data in ws:
                 self._on_frame(protocol.unpack(data))
         except ConnectionClosed:
             pass
         finally:
-            for fut in self._pending.values():
-                if not fut.done():
-                    fut.set_exception(ConnectionError("connection closed"))
-            for _, fut in self._waiters:
-                if not fut.done():
-                    fut.set_exception(ConnectionError("connection closed"))
-            if not self.closed.done():
-                self.closed.set_result(self.ws.close_code)
+            # Sent elsewhere (a hand-off being followed, or followed already): what waits, waits for the new one.
+            if ws is self.ws and (self.moving is None or self.moving.done()):
+                self._fail_all()
+
+    def _fail_all(self) -> None:
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError("connection closed"))
+        for _, fut in self._waiters:
+            if not fut.done():
+                fut.set_exception(ConnectionError("connection closed"))
+        if not self.closed.done():
+            self.closed.set_result(self.ws.close_code)
 
     def _on_frame(self, ev: Event) -> None:
+        if ev.get("Action") == "Moved":
+            self._ready.clear()
+            self.moving = asyncio.get_running_loop().create_task(self._follow(ev))
         ref = ev.get("Ref")
         if ref is not None and ref in self._pending:
             fut = self._pending.pop(ref)
@@ -95,15 +114,37 @@ class GameClient:
                 keep.append((pred, fut))
         self._waiters = keep
 
+    async def _follow(self, moved: Event) -> None:
+        """Connect where the server sent us, greet it, and resume there with the one-use ticket."""
+        try:
+            ws = await connect(moved["Url"], max_size=2**22, compression=None, open_timeout=10)
+            self.ws, self.url = ws, moved["Url"]
+            self._reader = asyncio.get_running_loop().create_task(self._read(ws))
+            self.hello = await self._request("Hello", 10.0, {"Version": self.version})
+            resumed = await self._request("Resume", 10.0, {"Ticket": moved["Ticket"]})
+            self.name, self.token = resumed["Name"], resumed["Token"]
+            self.moves += 1
+        except (OSError, asyncio.TimeoutError, ConnectionError, ConnectionClosed, ServerError):
+            self.moving = None
+            await self.ws.close()
+            self._fail_all()
+        finally:
+            self._ready.set()
+
     async def send(self, action: str, **fields: Any) -> None:
+        await self._ready.wait()
         await self.ws.send(protocol.encode({"Action": action, **fields}))
 
     async def request(self, action: str, timeout: float = 10.0, **fields: Any) -> Event:
+        await asyncio.wait_for(self._ready.wait(), timeout)
+        return await self._request(action, timeout, fields)
+
+    async def _request(self, action: str, timeout: float, fields: dict[str, Any]) -> Event:
         ref = f"r{next(self._ids)}"
         fut = asyncio.get_running_loop().create_future()
         self._pending[ref] = fut
         try:
-            await self.send(action, Id=ref, **fields)
+            await self.ws.send(protocol.encode({"Action": action, "Id": ref, **fields}))
             return await asyncio.wait_for(fut, timeout)
         finally:
             self._pending.pop(ref, None)
@@ -138,6 +179,10 @@ class GameClient:
     async def resume(self, token: str) -> Event:
         return await self._enter("Resume", Token=token)
 
+    async def settled(self, timeout: float = 15.0) -> None:
+        """Wait until a hand-off being followed (if any) is done."""
+        await asyncio.wait_for(self._ready.wait(), timeout)
+
     async def move(self, direction: str | None = None, x: int | None = None, y: int | None = None,
                    confirm: bool = True) -> Event | None:
         fields: dict[str, Any] = {"Dir": direction} if direction else {"X": x, "Y": y}
@@ -153,5 +198,8 @@ class GameClient:
         return await self.request("Whisper", To=to, Text=text)
 
     async def close(self) -> None:
+        if self.moving is not None and not self.moving.done():
+            self.moving.cancel()
+        self.moving = None
         await self.ws.close()
         self._reader.cancel()

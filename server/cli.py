@@ -114,13 +114,18 @@ def cmd_replay(args: argparse.Namespace) -> None:
     except LogCorrupt as exc:
         fail(f"log is corrupt: {exc}")
     live = None
-    if args.compare:
-        url = args.compare.rstrip("/") + "/state"
-        try:
-            with urllib.request.urlopen(url, timeout=10) as resp:
-                live = json.load(resp)
-        except OSError as exc:
-            fail(f"cannot read live state from {url}: {exc}")
+    if args.compare:  # one server, or every process of a world spread over several: each actor lives in one
+        live = {}
+        for base in args.compare:
+            url = base.rstrip("/") + "/state"
+            try:
+                with urllib.request.urlopen(url, timeout=10) as resp:
+                    theirs = json.load(resp)
+            except OSError as exc:
+                fail(f"cannot read live state from {url}: {exc}")
+            for actor in set(live) & set(theirs):
+                fail(f"{actor} is served by two processes ({url} and another)")
+            live.update(theirs)
     if args.json:
         print(json.dumps({r.actor: {"slot": r.slot, "digest": r.digest} for r in results}, indent=1, sort_keys=True))
     else:
@@ -332,7 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Verify the hash chain, rebuild every actor from its first log entry, "
                                         "and print its slot and state digest.")
     replay.add_argument("--db", default=DEFAULT_URL, help=f"SQLAlchemy database URL (default: {DEFAULT_URL})")
-    replay.add_argument("--compare", metavar="HTTP_URL", help="also compare with a live server, e.g. http://127.0.0.1:8765")
+    replay.add_argument("--compare", metavar="HTTP_URL", nargs="+", help="also compare with a live server, e.g. "
+                        "http://127.0.0.1:8765 (or every process of a world spread over several)")
     replay.add_argument("--json", action="store_true", help="print JSON instead of a table")
     replay.set_defaults(fn=cmd_replay)
 

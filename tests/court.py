@@ -52,15 +52,17 @@ async def player(srv: Server, name: str) -> GameClient:
 WORLD = load_world(DEFAULT_WORLD)
 
 
-async def to_npc(client: GameClient, portal: str, npc: str, reach: int) -> None:
-    """From the plaza, through a portal, up to an NPC of the default world (within its reach)."""
-    await through(client, WORLD, portal)
+async def to_npc(client: GameClient, portal: str | None, npc: str, reach: int) -> None:
+    """From the plaza, through a portal (None: from where the client is), up to an NPC of the default world
+    (within its reach)."""
+    if portal is not None:
+        await through(client, WORLD, portal)
     spot = next(o for o in WORLD.rooms[client.view.room].npcs if o["name"] == npc)
     await near_npc(client, WORLD, (spot["x"], spot["y"]), reach)
 
 
-async def to_the_king(client: GameClient) -> None:
-    await to_npc(client, "to-hall", "king", 6)
+async def to_the_king(client: GameClient, from_plaza: bool = True) -> None:
+    await to_npc(client, "to-hall" if from_plaza else None, "king", 6)
 
 
 async def balances(client: GameClient) -> dict[str, int]:

@@ -21,12 +21,12 @@ from conftest import ROOT, TEST_WORLD, ServerProcess, free_port, run_cli
 TTL = "2"  # seconds: short, so the tests wait little
 
 
-def standby(db_url: str) -> tuple[subprocess.Popen, int]:
+def standby_process(db_url: str, *extra: str, world=TEST_WORLD) -> tuple[subprocess.Popen, int]:
     """`serve --standby` as a child process; it opens its port only once it has taken over."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--world", str(TEST_WORLD), "--db", db_url,
-                             "--port", str(port), "--scrypt-n", "256", "--grace", "1", "--standby", "--lease-ttl", TTL],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--world", str(world), "--db", db_url,
+                             "--port", str(port), "--scrypt-n", "256", "--grace", "1", "--standby", "--lease-ttl", TTL,
+                             *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     return proc, port
 
 
@@ -81,7 +81,7 @@ class Pair:
         self.port = 0
 
     def start_standby(self) -> None:
-        self.second, self.port = standby(self.url)
+        self.second, self.port = standby_process(self.url)
 
     def close(self) -> None:
         if self.first.proc.poll() is None:

@@ -1,0 +1,171 @@
+"""A world spread over real processes: a bank (accounts, ledgers, the Fed, the herd with the real model) and two
+room hosts on one PostgreSQL and one nats-server. Players connect anywhere and are handed off to the process that
+serves their room, at login and through portals; chat, whispers across processes, a petition from a room on one
+process to the Fed on another, transfers; replay verifies and matches every process's live state. A killed room
+host's rooms are taken over by a standby and the players resume."""
+
+import asyncio
+import json
+import signal
+import urllib.request
+
+import pytest
+
+from client.net import GameClient, ServerError
+from server.core.db import Database
+from server.core.lease import Leases
+from server.economy.ledger import UNIT
+
+from conftest import ServerProcess, free_port, run_cli, through, until
+from court import DEFAULT_WORLD, WORLD, balances, to_the_king
+from test_failover import serving, standby_process
+
+A_ROOMS = "plaza,stage,pasture"
+B_ROOMS = "fed-hall,grove"
+
+
+class Cluster:
+    def __init__(self, postgres, nats_server, ttl: str = "2"):
+        self.db = postgres.new_database()
+        self.nats = nats_server.url
+        common = ("--nats", self.nats, "--lease-ttl", ttl)
+        self.ttl = ttl
+        self.bank = ServerProcess(self.db, None, DEFAULT_WORLD, "--bank", "--inference-workers", "1", *common)
+        self.a = ServerProcess(self.db, None, DEFAULT_WORLD, "--rooms", A_ROOMS, "--no-inference", *common)
+        self.b = ServerProcess(self.db, None, DEFAULT_WORLD, "--rooms", B_ROOMS, "--no-inference", *common)
+        self.procs = [self.bank, self.a, self.b]
+        self.extra = []
+
+    def close(self) -> None:
+        for p in self.procs:
+            if p.proc.poll() is None:
+                p.proc.send_signal(signal.SIGCONT)
+                p.kill()
+        for proc in self.extra:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def cluster(postgres, nats_server):
+    c = Cluster(postgres, nats_server)
+    yield c
+    c.close()
+
+
+def state_of(http: str) -> dict:
+    with urllib.request.urlopen(http + "/state", timeout=10) as resp:
+        return json.load(resp)
+
+
+async def test_players_are_handed_off_between_room_hosts_and_everything_works_across_them(cluster):
+    # Registered on host A, where the start room (the plaza) is served: no hand-off.
+    alice = await GameClient.connect(cluster.a.url)
+    await alice.register("alice", "pw-secret")
+    assert alice.moves == 0 and alice.view.room == "plaza"
+    # Bob connects to the bank, which serves no room: he is sent to A by himself.
+    bob = await GameClient.connect(cluster.bank.url)
+    await bob.register("bob", "pw-secret")
+    assert bob.moves == 1 and bob.url == cluster.a.url and bob.view.room == "plaza"
+    await alice.request("Chat", Text="see you in the hall")
+    # Through the portal into the Fed hall, served by host B: alice follows the hand-off.
+    joined = await through(alice, WORLD, "to-hall")
+    assert joined["Room"] == "fed-hall" and alice.url == cluster.b.url and alice.moves == 1
+    who_a = await bob.request("Who")
+    assert who_a["Players"] == ["bob"]  # alice left the plaza: never in two rooms
+    assert (await alice.request("Who"))["Players"] == ["alice"]
+    # Room chat on B; whispers from B to A and back (any case of the name).
+    heard = await alice.chat("hello hall")
+    assert heard["Heard"] == 0
+    w = await alice.whisper("BOB", "psst from the hall")
+    assert w["To"] == "bob"
+    got = await bob.wait_for(lambda e: e["Action"] == "Whisper" and e["From"] == "alice", timeout=5, past=True)
+    assert got["Text"] == "psst from the hall"
+    await bob.whisper("alice", "heard you")
+    await alice.wait_for(lambda e: e["Action"] == "Whisper" and e["From"] == "bob", timeout=5, past=True)
+    with pytest.raises(ServerError) as exc:
+        await alice.whisper("nobody", "hello?")
+    assert exc.value.code == "UNKNOWN_PLAYER"
+    # Balances and a transfer: the wallet on B asks the ledger on the bank; bob on A is told.
+    assert (await balances(alice))["wAR"] == 10 * UNIT
+    await alice.request("Transfer", Recipient="bob", Quantity=UNIT, Key="t1")
+    notice = await bob.wait_for(lambda e: e["Action"] == "Credit-Notice" and e["Reason"] == "transfer", timeout=5,
+                                past=True)
+    assert notice["Quantity"] == UNIT and notice["Sender"] == "alice"
+    assert (await balances(bob))["wAR"] == 11 * UNIT
+    # A petition from the hall on B to the Fed on the bank, judged by the real model.
+    await to_the_king(alice, from_plaza=False)
+    accepted = await alice.request("Petition", Text="Please plant an orchard of apple trees by the plaza.")
+    verdict = await alice.wait_for(lambda e: e["Action"] in ("Granted", "PetitionFailed")
+                                   and e.get("PetitionId") == accepted["PetitionId"], timeout=240, past=True)
+    assert verdict["Action"] == "Granted", verdict
+    assert (await balances(alice))["LLAMA"] == verdict["Payout"] > 0
+    # Back through the door to the plaza on A: the chat history is the plaza's, the position the door's.
+    back = await through(alice, WORLD, "to-plaza")
+    assert back["Room"] == "plaza" and alice.url == cluster.a.url and alice.moves == 2
+    assert "see you in the hall" in [line["Text"] for line in alice.view.chat]
+    await alice.chat("home again")
+    await asyncio.sleep(0.5)
+    # Replay of the one PostgreSQL log matches every process's live state; each actor is served once.
+    lives = [state_of(p.http) for p in cluster.procs]
+    actors = [a for live in lives for a in live]
+    assert len(actors) == len(set(actors))
+    assert {"accounts", "token:wAR", "fed"} <= set(lives[0]) and "room:plaza" in lives[1] and "room:fed-hall" in lives[2]
+    replay = await asyncio.to_thread(run_cli, "replay", "--db", cluster.db, "--compare",
+                                     *(p.http for p in cluster.procs))
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "live state matches replay" in replay.stdout
+    status = await asyncio.to_thread(run_cli, "cluster", "status", "--nats", cluster.nats, "--json")
+    rooms = json.loads(status.stdout)
+    assert rooms["plaza"]["Url"] == cluster.a.url and rooms["fed-hall"]["Url"] == cluster.b.url
+    await alice.close()
+    await bob.close()
+
+
+def epoch_of(db_url: str, actor: str) -> int:
+    db = Database(db_url)
+    try:
+        return Leases(db, "test").holder(actor).epoch
+    finally:
+        db.stop()
+
+
+async def test_a_standby_takes_over_a_killed_room_host_and_its_players_resume(cluster):
+    alice = await GameClient.connect(cluster.a.url)
+    await alice.register("alice", "pw-secret")
+    await through(alice, WORLD, "to-hall")
+    await alice.chat("before the crash")
+    token = alice.token
+    epoch = epoch_of(cluster.db, "room:fed-hall")
+    proc, port = standby_process(cluster.db, "--rooms", B_ROOMS, "--no-inference", "--nats", cluster.nats,
+                                 world=DEFAULT_WORLD)
+    cluster.extra.append(proc)
+    await asyncio.sleep(1.0)
+    assert proc.poll() is None  # waiting while B holds its rooms
+    cluster.b.proc.send_signal(signal.SIGKILL)
+    cluster.b.proc.wait()
+    await alice.closed
+    took = await serving(port, proc)
+    assert took < 15
+    assert epoch_of(cluster.db, "room:fed-hall") == epoch + 1
+    # The client comes back where it came in (the bank here): its token resumes, the hand-off finds the standby.
+    again = await GameClient.connect(cluster.bank.url)
+    for _ in range(50):  # the directory names the standby once it has announced itself
+        try:
+            await again.resume(token)
+            break
+        except ServerError as exc:
+            assert exc.code == "UNAVAILABLE", exc
+            await asyncio.sleep(0.2)
+            again = await GameClient.connect(cluster.bank.url)
+    await until(again, lambda: again.view.room == "fed-hall")
+    assert again.url == f"ws://127.0.0.1:{port}/"
+    assert "before the crash" in [line["Text"] for line in again.view.chat]
+    await again.chat("after the takeover")
+    await asyncio.sleep(0.5)
+    standby_http = f"http://127.0.0.1:{port}"
+    replay = await asyncio.to_thread(run_cli, "replay", "--db", cluster.db, "--compare", cluster.bank.http,
+                                     cluster.a.http, standby_http)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    await again.close()
