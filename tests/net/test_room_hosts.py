@@ -169,3 +169,85 @@ async def test_a_standby_takes_over_a_killed_room_host_and_its_players_resume(cl
                                      cluster.a.http, standby_http)
     assert replay.returncode == 0, replay.stdout + replay.stderr
     await again.close()
+
+
+def chat_texts(db_url: str) -> list[str]:
+    from sqlmodel import select
+
+    from server.core.db import ChatLine
+
+    db = Database(db_url)
+    try:
+        with db.session() as session:
+            return [c.text for c in session.exec(select(ChatLine).order_by(ChatLine.id))]
+    finally:
+        db.stop()
+
+
+async def test_a_paused_room_host_cannot_write_after_its_rooms_were_taken_over(cluster):
+    alice = await GameClient.connect(cluster.a.url)
+    await alice.register("alice", "pw-secret")
+    await through(alice, WORLD, "to-hall")
+    await alice.chat("alice before the pause")
+    proc, port = standby_process(cluster.db, "--rooms", B_ROOMS, "--no-inference", "--nats", cluster.nats,
+                                 world=DEFAULT_WORLD)
+    cluster.extra.append(proc)
+    cluster.b.proc.send_signal(signal.SIGSTOP)  # a long pause or a partition: its leases run out
+    await serving(port, proc)
+    await alice.send("Chat", Text="alice while paused")  # read by the paused host when it wakes
+    carol = await GameClient.connect(cluster.bank.url)
+    await carol.register("carol", "pw-secret")
+    for _ in range(50):  # the standby's directory entry replaces the paused host's
+        rooms = json.loads((await asyncio.to_thread(run_cli, "cluster", "status", "--nats", cluster.nats,
+                                                    "--json")).stdout)
+        if rooms["fed-hall"]["Url"].endswith(f":{port}/"):
+            break
+        await asyncio.sleep(0.2)
+    joined = await through(carol, WORLD, "to-hall")
+    assert joined["Room"] == "fed-hall" and carol.url.endswith(f":{port}/")
+    await carol.chat("carol in the hall")
+    cluster.b.proc.send_signal(signal.SIGCONT)
+    out, _ = cluster.b.proc.communicate(timeout=30)
+    assert cluster.b.proc.returncode == 3 and "lost ownership" in out, out
+    await carol.chat("carol after")
+    await asyncio.sleep(0.5)
+    texts = chat_texts(cluster.db)
+    assert "alice while paused" not in texts  # the zombie's append was refused, not written
+    assert texts == ["alice before the pause", "carol in the hall", "carol after"]
+    replay = await asyncio.to_thread(run_cli, "replay", "--db", cluster.db)
+    assert replay.returncode == 0, replay.stdout + replay.stderr  # one chain per actor: no fork
+    await carol.close()
+
+
+async def test_a_bank_killed_mid_petition_grants_or_refunds_each_offering_once(cluster):
+    alice = await GameClient.connect(cluster.a.url)
+    await alice.register("alice", "pw-secret")
+    await to_the_king(alice)  # in the hall, on host B
+    proc, port = standby_process(cluster.db, "--bank", "--inference-workers", "1", "--nats", cluster.nats,
+                                 world=DEFAULT_WORLD)
+    cluster.extra.append(proc)
+    accepted = await alice.request("Petition", Text="Please plant an orchard of apple trees by the plaza.")
+    cluster.bank.proc.send_signal(signal.SIGKILL)  # the offering is in escrow; the votes are queued or running
+    cluster.bank.proc.wait()
+    await serving(port, proc, timeout=60)
+    history = []
+    for _ in range(600):  # asked from host B, answered by whichever bank runs the Fed now
+        try:
+            history = (await alice.request("Petitions"))["Petitions"]
+        except ServerError as exc:
+            assert exc.code in ("UNAVAILABLE", "INTERNAL"), exc
+            history = []
+        if history and history[0]["Status"] != "judging":
+            break
+        await asyncio.sleep(0.2)
+    assert [p["PetitionId"] for p in history] == [accepted["PetitionId"]], history
+    status = history[0]["Status"]
+    got = await balances(alice)
+    if status == "refunded":
+        assert got == {"wAR": 10 * UNIT, "LLAMA": 0}
+    else:
+        assert status == "granted" and got == {"wAR": 9 * UNIT, "LLAMA": history[0]["Payout"]}
+    assert (await alice.request("TokenInfo"))["InEscrow"] == 0
+    await alice.close()
+    replay = await asyncio.to_thread(run_cli, "replay", "--db", cluster.db)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
