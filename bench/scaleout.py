@@ -28,13 +28,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # the throwaway services the tests use
 
 import llama_cpp  # noqa: E402
 import psycopg  # noqa: E402
 
-import natsserver  # noqa: E402
-import pgcluster  # noqa: E402
+from server.tools.services import NatsServer, PostgresCluster  # noqa: E402
 from bench.petitions import HONEST, bench_world, petition, raw_baseline, until_idle  # noqa: E402
 from bench.walkers import HallWalkers, machine, pctl  # noqa: E402
 from client.net import GameClient  # noqa: E402
@@ -128,7 +126,7 @@ async def log_appends(url: str, n: int) -> tuple[list[float], float, float]:
         db.stop()
 
 
-def pg_version(cluster: pgcluster.Cluster) -> str:
+def pg_version(cluster: PostgresCluster) -> str:
     with psycopg.connect(cluster.url().replace("postgresql+psycopg://", "postgresql://")) as conn:
         return conn.execute("SHOW server_version").fetchone()[0]
 
@@ -165,8 +163,8 @@ async def main() -> None:
     ap.add_argument("--appends", type=int, default=2000, help="log appends per database (default: 2000)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="llama-scaleout-"))
-    broker = natsserver.NatsServer().start()
-    cluster = pgcluster.Cluster().start()
+    broker = NatsServer().start()
+    cluster = PostgresCluster().start()
     print(f"machine: {machine()}")
     print(f"model: {default_model_path().name}, llama-cpp-python {llama_cpp.__version__}; one inference worker of "
           f"{args.threads} thread(s); nats-server {subprocess.run(['nats-server', '--version'], capture_output=True, text=True).stdout.strip()}; "

@@ -84,7 +84,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
                 fail(f"cannot listen on {args.host}:{args.port}: the port is already in use")
             fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
         tune_gc()  # a process-wide setting: the serving process's, not a library's
-        part = "" if rooms is None else f": rooms {', '.join(rooms) or '(none)'}{' and the bank' if bank else ''}"
+        part = "" if rooms is None else ": " + " and ".join(
+            ([f"rooms {', '.join(rooms)}"] if rooms else []) + (["the bank"] if bank else []))
         print(f"llama-land: serving {world.name!r} ({len(world.rooms)} rooms{part}) on {server.url} — "
               f"health http://{args.host}:{server.port}/healthz, metrics /metrics", flush=True)
         stop = asyncio.Event()
@@ -331,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_nats_options(serve)
     serve.set_defaults(fn=cmd_serve)
     add_worker_command(sub)
-    add_cluster_command(sub)
+    add_cluster_command(sub, DEFAULT_WORLD)
 
     replay = sub.add_parser("replay", help="rebuild actor state from the message log and print state hashes",
                             description="Verify the hash chain, rebuild every actor from its first log entry, "

@@ -58,17 +58,38 @@ def add_worker_command(sub: argparse._SubParsersAction) -> None:
     worker.set_defaults(fn=cmd_worker)
 
 
-def add_cluster_command(sub: argparse._SubParsersAction) -> None:
-    cluster = sub.add_parser("cluster", help="what the processes of a world on NATS serve (docs/operations.md)")
-    status = cluster.add_subparsers(dest="cluster_command", required=True).add_parser(
-        "status", help="print each room, the URL of the process that serves it, its owner and lease epoch")
+def add_cluster_command(sub: argparse._SubParsersAction, default_world: Path) -> None:
+    cluster = sub.add_parser("cluster", help="a world spread over processes: see it run here, or what serves what "
+                                             "(docs/operations.md, Scale-out)")
+    commands = cluster.add_subparsers(dest="cluster_command", required=True)
+    status = commands.add_parser("status", help="print each room, the URL of the process that serves it, its "
+                                                "owner and lease epoch")
     status.add_argument("--nats", metavar="URL", required=True, help="the world's NATS server")
     status.add_argument("--nats-namespace", default="llama-land", help=NAMESPACE_HELP)
     status.add_argument("--json", action="store_true", help="print JSON")
+    up = commands.add_parser("up", help="start PostgreSQL, NATS, a bank, two room hosts and a worker on this "
+                                        "machine; Ctrl-C stops them all")
+    up.add_argument("--world", type=Path, default=default_world, help=f"world folder (default: {default_world})")
+    up.add_argument("--port", type=int, default=8765, help="the bank's port; the room hosts take the next two "
+                                                          "(default: 8765)")
+    up.add_argument("--model", help="GGUF model for the bank and the worker (default: the world's, or the bundled)")
+    up.add_argument("--print", dest="show_only", action="store_true",
+                    help="print the commands for machines of their own instead of running anything")
     cluster.set_defaults(fn=cmd_cluster)
 
 
 def cmd_cluster(args: argparse.Namespace) -> None:
+    if args.cluster_command == "up":
+        from server.tools.cluster import up
+        from server.world.maps import WorldError
+        from server.world.reader import load_world
+
+        try:
+            world = load_world(args.world)
+        except WorldError as exc:
+            print(f"llama-land: error: bad world: {exc}", file=sys.stderr)
+            raise SystemExit(2)
+        raise SystemExit(up(args.world.resolve(), world, args.port, args.model, args.show_only))
     import json
 
     from server.core.directory import Directory, DirectoryUnavailable

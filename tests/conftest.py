@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import pgcluster
-import natsserver
 from client.net import GameClient
 from server.app import Server
+from server.tools.services import NatsServer, PostgresCluster, free_port, nats_available, postgres_available
 from server.core.db import Database
 from server.net.session import SessionConfig
 from server.world.reader import load_world
@@ -33,8 +32,8 @@ def needed(why: str | None, what: str) -> None:
 @pytest.fixture(scope="session")
 def postgres():
     """One throwaway PostgreSQL cluster for the whole run, started the first time a test asks for it."""
-    needed(pgcluster.available(), "PostgreSQL is needed for the database tests")
-    cluster = pgcluster.Cluster().start()
+    needed(postgres_available(), "PostgreSQL is needed for the database tests")
+    cluster = PostgresCluster().start()
     # A database server's world keeps its admin key in the user's data folder: the tests' keys go with the cluster.
     before = os.environ.get("XDG_DATA_HOME")
     os.environ["XDG_DATA_HOME"] = str(cluster.dir / "data-home")
@@ -49,8 +48,8 @@ def postgres():
 @pytest.fixture
 def nats_server():
     """A throwaway nats-server on 127.0.0.1 for one test (which may stop and restart it)."""
-    needed(natsserver.available(), "nats-server is needed for the scale-out tests")
-    server = natsserver.NatsServer().start()
+    needed(nats_available(), "nats-server is needed for the scale-out tests")
+    server = NatsServer().start()
     yield server
     server.remove()
 
@@ -95,12 +94,6 @@ def connect(server):
     for c in clients:
         if not c.closed.done():
             asyncio.get_event_loop().create_task(c.close())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ServerProcess:

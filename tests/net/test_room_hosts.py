@@ -16,7 +16,7 @@ from server.core.db import Database
 from server.core.lease import Leases
 from server.economy.ledger import UNIT
 
-from conftest import ServerProcess, free_port, run_cli, through, until
+from conftest import ServerProcess, run_cli, through, until
 from court import DEFAULT_WORLD, WORLD, balances, to_the_king
 from test_failover import serving, standby_process
 

@@ -1,7 +1,11 @@
-"""A throwaway PostgreSQL cluster on 127.0.0.1 for the tests: initdb into a temporary folder, start it on a free
-port (fsync off: test data need not survive a power cut), one fresh database per test, everything removed at the
-end. initdb refuses to run as root, so as root the cluster runs as the `postgres` user (./dev installs the
-Debian packages that provide both)."""
+"""Throwaway services on 127.0.0.1: a PostgreSQL cluster and a nats-server (with JetStream), for the tests, the
+benchmarks and `llama-land cluster up` (a whole spread world on one machine). Nothing here is for production: the
+cluster runs with fsync off and both keep their data in a temporary folder, removed when they stop.
+
+PostgreSQL: initdb into the folder, started on a free port, one fresh database per `new_database()`. initdb refuses
+to run as root, so as root the cluster runs as the `postgres` user (./dev installs the Debian packages that
+provide both). nats-server: `restart` stops it and starts it again on the same port (clients reconnect).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -24,7 +29,7 @@ def _bin(name: str) -> str | None:
     return candidates[-1] if candidates else None
 
 
-def available() -> str | None:
+def postgres_available() -> str | None:
     """None if a cluster can be started here, else why not."""
     if _bin("initdb") is None or _bin("pg_ctl") is None:
         return "PostgreSQL's initdb and pg_ctl are not installed (./dev installs the postgresql package)"
@@ -36,16 +41,16 @@ def available() -> str | None:
     return None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-class Cluster:
+class PostgresCluster:
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="llama-land-pg-"))
-        self.port = _free_port()
+        self.port = free_port()
         self.names = itertools.count(1)
         self.as_postgres = os.geteuid() == 0
         if self.as_postgres:
@@ -59,7 +64,7 @@ class Cluster:
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd[:2])} failed: {done.stderr.strip() or done.stdout.strip()}")
 
-    def start(self) -> "Cluster":
+    def start(self) -> "PostgresCluster":
         self._run(_bin("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
         options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
                    f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
@@ -82,3 +87,43 @@ class Cluster:
             self._run(_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def nats_available() -> str | None:
+    return None if shutil.which("nats-server") else "nats-server is not installed (./dev installs the nats-server package)"
+
+
+class NatsServer:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.store = tempfile.mkdtemp(prefix="llama-land-nats-")  # JetStream's (the directory bucket)
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "NatsServer":
+        self.proc = subprocess.Popen([shutil.which("nats-server") or "nats-server", "-a", "127.0.0.1", "-p",
+                                      str(self.port), "-js", "-sd", self.store], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("nats-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.store, ignore_errors=True)
+
+    def restart(self, down_s: float = 0.0) -> None:
+        self.stop()
+        time.sleep(down_s)
+        self.start()
