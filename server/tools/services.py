@@ -94,15 +94,17 @@ def nats_available() -> str | None:
 
 
 class NatsServer:
-    def __init__(self) -> None:
+    def __init__(self, monitor: bool = False) -> None:
         self.port = free_port()
         self.store = tempfile.mkdtemp(prefix="llama-land-nats-")  # JetStream's (the directory bucket)
         self.url = f"nats://127.0.0.1:{self.port}"
+        self.monitor = free_port() if monitor else None  # its HTTP monitoring port (/varz: message counts)
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "NatsServer":
+        extra = ["-m", str(self.monitor)] if self.monitor else []
         self.proc = subprocess.Popen([shutil.which("nats-server") or "nats-server", "-a", "127.0.0.1", "-p",
-                                      str(self.port), "-js", "-sd", self.store], stdout=subprocess.DEVNULL,
+                                      str(self.port), "-js", "-sd", self.store, *extra], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -112,6 +114,14 @@ class NatsServer:
             except OSError:
                 time.sleep(0.02)
         raise RuntimeError("nats-server did not start")
+
+    def varz(self) -> dict:
+        """The server's counters (in_msgs, in_bytes, out_msgs, ...): needs monitor=True."""
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor}/varz", timeout=5) as resp:
+            return json.load(resp)
 
     def stop(self) -> None:
         if self.proc is not None:
