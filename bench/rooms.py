@@ -93,6 +93,17 @@ class Layout:
             p.wait(timeout=30)
 
 
+def db_writes(db_url: str) -> tuple[int, int]:
+    """(log entries, position rows' latest write time sum) — the log appends, and a count of checkpointed rows."""
+    import psycopg
+
+    dsn = db_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as c:
+        appends = c.execute("SELECT count(*) FROM logrecord").fetchone()[0]
+        checkpoints = c.execute("SELECT count(*) FROM positioncheckpoint WHERE t_ms > 0").fetchone()[0]
+    return appends, checkpoints
+
+
 def place_in_west(db_url: str, names: list[str]) -> None:
     """Their last position: the west room (so a login puts them there)."""
     db = Database(db_url)
@@ -121,12 +132,12 @@ async def walk_step(kind: str, n: int, cluster: PostgresCluster, broker: NatsSer
         connect_s = time.monotonic() - t0
         await drive(clients, args.warmup)
         samples.recording = True
-        v0 = broker.varz()
+        v0, w0 = broker.varz(), db_writes(db)
         srv0, gen0, wall0 = layout.cpu(), self_cpu(), time.monotonic()
         await drive(clients, args.seconds)
         wall = time.monotonic() - wall0
         srv, gen = layout.cpu() - srv0, self_cpu() - gen0
-        v1 = broker.varz()
+        v1, w1 = broker.varz(), db_writes(db)
         samples.recording = False
         handoffs = await probe(layout, args.handoffs) if args.handoffs and n == args.probe_at else []
         for c in clients:
@@ -137,6 +148,7 @@ async def walk_step(kind: str, n: int, cluster: PostgresCluster, broker: NatsSer
             "e2e99": pctl(samples.e2e_ms, 0.99), "srv_cpu": srv / wall, "gen_cpu": gen / wall,
             "per_k": srv / (n * wall) * 1000, "nats_msgs": (v1["in_msgs"] - v0["in_msgs"]) / wall,
             "nats_kb": (v1["in_bytes"] - v0["in_bytes"]) / wall / 1000, "errors": samples.errors,
+            "appends": (w1[0] - w0[0]) / wall, "moved": w1[1],
             "handoffs": handoffs}
 
 
@@ -168,7 +180,7 @@ async def probe(layout: Layout, times: int) -> list[float]:
 
 
 ROW = ("{kind:<5} {n:>5} {connect_s:>7.1f} {e2e50:>6.0f} {e2e99:>6.0f} {srv_cpu:>7.0%} {per_k:>8.2f} {gen_cpu:>7.0%} "
-       "{nats_msgs:>9.1f} {nats_kb:>8.2f} {errors:>6} {verdict}")
+       "{nats_msgs:>9.1f} {nats_kb:>8.2f} {appends:>9.1f} {moved:>6} {errors:>6} {verdict}")
 
 
 async def main() -> None:
@@ -195,7 +207,7 @@ async def main() -> None:
               f"view radius 12, {args.observers} observers, {args.warmup:g}s warm-up + {args.seconds:g}s measured; "
               f"servers, PostgreSQL, nats-server and the generator share the machine")
         print(f"{'':<5} {'N':>5} {'conn s':>7} {'e2e50':>6} {'e2e99':>6} {'srv cpu':>7} {'cpu/1k':>8} "
-              f"{'gen cpu':>7} {'NATS m/s':>9} {'NATS kB/s':>8} {'errors':>6}")
+              f"{'gen cpu':>7} {'NATS m/s':>9} {'NATS kB/s':>8} {'appends/s':>9} {'ckpted':>6} {'errors':>6}")
         best: dict[str, int] = {}
         probes: dict[str, list[float]] = {}
         for kind in ("one", "two"):
@@ -210,7 +222,9 @@ async def main() -> None:
                     best[kind] = max(best.get(kind, 0), n)
                 else:
                     break
-        print("cpu/1k: server CPU-seconds per 1,000 walker-seconds (all the layout's processes)")
+        print("cpu/1k: server CPU-seconds per 1,000 walker-seconds (all the layout's processes); appends/s: log "
+              "entries written per second while walking; ckpted: players with a checkpointed position (soft state, "
+              "one row each, rewritten every checkpoint_s while they move)")
         print(f"largest N holding e2e p99 <= {E2E_BAR_MS:.0f} ms: one process {best.get('one', 0)}, "
               f"two room hosts {best.get('two', 0)}"
               + (f" (ratio {best.get('two', 0) / best['one']:.2f})" if best.get("one") else ""))

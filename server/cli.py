@@ -11,13 +11,13 @@ import os
 import resource
 import signal
 import sys
-import urllib.request
 from pathlib import Path
 
 from server.core.db import DEFAULT_URL, BadDatabaseURL, Database
 from server.core.lease import OwnershipRefused
 from server.core.log import LogCorrupt, replay_all
-from server.cli_scale import add_cluster_command, add_nats_options, add_worker_command, roles_of
+from server.cli_scale import (add_cluster_command, add_nats_options, add_worker_command, part_of, read_live_states,
+                              roles_of)
 from server.reducers import state_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,9 +84,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
                 fail(f"cannot listen on {args.host}:{args.port}: the port is already in use")
             fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
         tune_gc()  # a process-wide setting: the serving process's, not a library's
-        part = "" if rooms is None else ": " + " and ".join(
-            ([f"rooms {', '.join(rooms)}"] if rooms else []) + (["the bank"] if bank else []))
-        print(f"llama-land: serving {world.name!r} ({len(world.rooms)} rooms{part}) on {server.url} — "
+        print(f"llama-land: serving {world.name!r} ({len(world.rooms)} rooms{part_of(rooms, bank)}) on {server.url} — "
               f"health http://{args.host}:{server.port}/healthz, metrics /metrics", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -114,19 +112,7 @@ def cmd_replay(args: argparse.Namespace) -> None:
         results = replay_all(db, state_for)
     except LogCorrupt as exc:
         fail(f"log is corrupt: {exc}")
-    live = None
-    if args.compare:  # one server, or every process of a world spread over several: each actor lives in one
-        live = {}
-        for base in args.compare:
-            url = base.rstrip("/") + "/state"
-            try:
-                with urllib.request.urlopen(url, timeout=10) as resp:
-                    theirs = json.load(resp)
-            except OSError as exc:
-                fail(f"cannot read live state from {url}: {exc}")
-            for actor in set(live) & set(theirs):
-                fail(f"{actor} is served by two processes ({url} and another)")
-            live.update(theirs)
+    live = read_live_states(args.compare) if args.compare else None
     if args.json:
         print(json.dumps({r.actor: {"slot": r.slot, "digest": r.digest} for r in results}, indent=1, sort_keys=True))
     else:

@@ -45,6 +45,33 @@ def roles_of(args: argparse.Namespace, rooms: list[str]) -> tuple[list[str] | No
     return names, args.bank
 
 
+def part_of(rooms: list[str] | None, bank: bool) -> str:
+    """What the serve line says this process serves, beyond the world."""
+    return "" if rooms is None else ": " + " and ".join(
+        ([f"rooms {', '.join(rooms)}"] if rooms else []) + (["the bank"] if bank else []))
+
+
+def read_live_states(urls: list[str]) -> dict:
+    """`replay --compare`: the /state of one server, or of every process of a spread world (each actor in one)."""
+    import json
+    import urllib.request
+
+    live: dict = {}
+    for base in urls:
+        url = base.rstrip("/") + "/state"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                theirs = json.load(resp)
+        except OSError as exc:
+            print(f"llama-land: error: cannot read live state from {url}: {exc}", file=sys.stderr)
+            raise SystemExit(2)
+        for actor in set(live) & set(theirs):
+            print(f"llama-land: error: {actor} is served by two processes ({url} and another)", file=sys.stderr)
+            raise SystemExit(2)
+        live.update(theirs)
+    return live
+
+
 def add_worker_command(sub: argparse._SubParsersAction) -> None:
     worker = sub.add_parser("worker", help="run an inference worker for a server on NATS (no database needed)",
                             description="Run one llama.cpp worker that takes a world's inference jobs over NATS. "

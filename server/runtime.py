@@ -319,7 +319,7 @@ class WorldRuntime:
         map, NPCs or rules changed are told to Reload (a plain message: each reads its new map and cast from
         room_config); NPC actors of an unchanged kind are reconfigured in place, new NPCs start (and open,
         finishing what a crash left), removed ones stop; the King's Fed takes his new file, room and committee."""
-        changed = self._swap_npcs(cast)
+        changed = self._swap_npcs(cast) if self.bank else []  # NPC actors live with the bank
         changed += self._swap_rooms(world, cast)
         if self.herd is not None:
             self.herd.templates.update({**templates, **cast.templates()})
