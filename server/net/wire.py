@@ -1,12 +1,16 @@
-"""The receive side of a player's websocket, lean: each whole data frame goes from websockets' sans-I/O parser
-straight to the session, in the same call that read it from the socket.
+"""The receive side of a player's websocket, lean: each whole data frame goes from the socket straight to the
+session, in the same call that read it.
 
-websockets' asyncio connection queues every message (an assembler, a future per message, a task switch to the
-reader) — most of a walking player's cost on the server, since a move is one small frame. `LeanServerConnection`
-hands an unfragmented binary or text frame to its `sink` as `data_received` parses it; the session handles a game
-message at once and chains the few that must wait (`FrameInbox`), so one connection's requests keep their order.
-Everything else — the handshake, pings, close, and fragmented messages (after one, the connection stays on the
-queued path, so order still holds) — is websockets' own.
+websockets' asyncio connection runs every frame through its generator-based parser and queues every message (an
+assembler, a future per message, a task switch to the reader) — most of a walking player's cost on the server,
+since a move is one small frame. `LeanServerConnection` frames the byte stream itself once the connection is
+open: a complete, masked, unfragmented binary frame within the size limit (every request a client sends) is
+unmasked (websockets' C `apply_mask`) and handed to `sink` at once; every other frame — pings, pongs, close,
+text, fragments, anything oversized or malformed — is passed to websockets whole, so its parser always starts
+at a frame boundary and its rules (close handshake, 1009, 1002, UTF-8) apply unchanged. The session handles a
+game message at once and chains the few that must wait (`FrameInbox`), so one connection's requests keep their
+order. Until the session sets `sink` (and after a fragmented message, for good), frames take websockets' own
+queued path, in order.
 """
 
 from __future__ import annotations
@@ -18,6 +22,12 @@ from typing import Any, Callable, Coroutine
 
 from websockets.asyncio.server import ServerConnection
 from websockets.frames import BINARY, TEXT, CloseCode, Frame
+from websockets.protocol import State
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # websockets built without its C extension
+    from websockets.utils import apply_mask
 
 log = logging.getLogger("llama_land.session")
 
@@ -26,6 +36,50 @@ BACKLOG = 64  # frames held behind a waiting request before reading from this so
 
 class LeanServerConnection(ServerConnection):
     sink: Callable[[bytes | str], None] | None = None
+    _partial = b""  # the start of a frame whose end has not arrived
+    _framing: bool | None = None  # None: not decided yet (the connection is not open)
+
+    def data_received(self, data: bytes) -> None:
+        if self._framing is None and self.protocol.state is State.OPEN:
+            # A client sends frames only after the handshake's answer, so websockets' parser holds nothing now
+            # (if it did, the client pipelined frames: it keeps websockets' own path).
+            self._framing = not self.protocol.reader.buffer
+        if not self._framing:
+            super().data_received(data)
+            return
+        buf = self._partial + data if self._partial else data
+        end, pos, limit = len(buf), 0, self.protocol.max_message_size or 1 << 62
+        while end - pos >= 2:
+            b0, b1 = buf[pos], buf[pos + 1]
+            n, head = b1 & 0x7F, pos + 2
+            if n >= 126:
+                wide = 2 if n == 126 else 8
+                if end - head < wide:
+                    break
+                n, head = int.from_bytes(buf[head:head + wide], "big"), head + wide
+            stop = head + (4 if b1 & 0x80 else 0) + n
+            if n > limit or self.protocol.state is not State.OPEN:  # websockets refuses it, or is closing
+                self._framing = False
+                super().data_received(bytes(buf[pos:]))
+                self._partial = b""
+                return
+            if stop > end:
+                break
+            sink = self.sink
+            if b0 == 0x82 and b1 & 0x80 and sink is not None:  # FIN, binary, no RSV bits, masked
+                payload = apply_mask(buf[head + 4:stop], buf[head:head + 4])
+                try:
+                    sink(payload)
+                except Exception:  # a bug in the session: this connection ends, the server goes on
+                    log.exception("session failed on a frame")
+                    self.protocol.fail(CloseCode.INTERNAL_ERROR, "internal error")
+                    self.send_data()
+                    self._framing, self._partial = False, b""
+                    return
+            else:
+                super().data_received(bytes(buf[pos:stop]))
+            pos = stop
+        self._partial = bytes(buf[pos:]) if pos < end else b""
 
     def process_event(self, event: Any) -> None:
         sink = self.sink

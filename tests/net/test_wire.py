@@ -82,3 +82,87 @@ async def test_invalid_utf8_in_a_text_frame_closes_with_1007(server):
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 5)
         assert closed.value.rcvd.code == 1007
+
+
+def masked(opcode, payload: bytes, fin: bool = True) -> bytes:
+    """A client frame as a client writes it (masked), built by websockets' own serializer."""
+    from websockets.frames import Frame
+
+    return Frame(opcode, payload, fin=fin).serialize(mask=True, extensions=[])
+
+
+async def raw_answers(ws, n: int) -> list:
+    return [msgpack.unpackb(await asyncio.wait_for(ws.recv(), 5)) for _ in range(n)]
+
+
+async def test_frames_split_anywhere_and_mixed_with_pings_are_read_whole_and_in_order(server):
+    from websockets.frames import Opcode
+
+    OP_BINARY, OP_PING = Opcode.BINARY, Opcode.PING
+
+    long_text = "hay " * 60  # a frame with a 16-bit length
+    stream = b"".join([
+        masked(OP_BINARY, frame(Action="Hello", Version=1, Id="1")),
+        masked(OP_BINARY, frame(Action="Ping", Id="2")),
+        masked(OP_PING, b"are you there"),
+        masked(OP_BINARY, frame(Action="Register", Name="wire", Password="pw-secret", Id="3")),
+        masked(OP_BINARY, frame(Action="Chat", Text=long_text, Id="4")),
+        masked(OP_BINARY, frame(Action="Ping", Id="5")),
+    ])
+    async with connect(server.url) as ws:
+        pong = asyncio.get_running_loop().create_future()  # as if the client library had sent that ping itself
+        ws.pending_pings[b"are you there"] = (pong, ws.loop.time())
+        for i in range(len(stream)):  # one byte per segment: every frame boundary and header split is crossed
+            ws.transport.write(stream[i:i + 1])
+            if i % 7 == 0:
+                await asyncio.sleep(0.001)
+        seen = {}
+        while not {"1", "2", "3", "4", "5"} <= set(seen):
+            msg = msgpack.unpackb(await asyncio.wait_for(ws.recv(), 10))
+            if msg.get("Ref"):
+                seen[msg["Ref"]] = msg
+        order = [ref for ref in seen]
+        assert order == ["1", "2", "3", "4", "5"], order
+        assert seen["4"]["Action"] == "Chat-Response"
+        await asyncio.wait_for(pong, 5)  # the ping in the middle was answered
+        assert [c.ws._framing for c in server.connections] == [True]  # by the lean framer, not websockets' parser
+
+
+async def test_an_unmasked_frame_closes_with_1002_and_an_oversized_one_with_1009(server):
+    from websockets.frames import Frame, Opcode
+
+    OP_BINARY = Opcode.BINARY
+
+    from server.core.protocol import MAX_FRAME
+
+    async with connect(server.url) as ws:
+        ws.transport.write(Frame(OP_BINARY, frame(Action="Ping", Id="1")).serialize(mask=False, extensions=[]))
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+        assert closed.value.rcvd.code == 1002
+    async with connect(server.url) as ws:
+        ws.transport.write(masked(OP_BINARY, frame(Action="Hello", Version=1, Id="1")))
+        await ws.recv()
+        big = masked(OP_BINARY, b"\x00" * (MAX_FRAME + 1))
+        ws.transport.write(big[:50])  # the header is enough to refuse it
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+        assert closed.value.rcvd.code == 1009
+
+
+async def test_a_close_frame_in_the_middle_of_a_segment_ends_the_connection_cleanly(server):
+    from websockets.frames import Opcode
+
+    OP_BINARY, OP_CLOSE = Opcode.BINARY, Opcode.CLOSE
+
+    async with connect(server.url) as ws:
+        ws.transport.write(masked(OP_BINARY, frame(Action="Hello", Version=1, Id="1"))
+                           + masked(OP_CLOSE, (1000).to_bytes(2, "big") + b"bye")
+                           + masked(OP_BINARY, frame(Action="Ping", Id="2")))
+        answers = []
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                answers.append(msgpack.unpackb(await asyncio.wait_for(ws.recv(), 5)))
+        # Once the client has said close, the server sends no more data (websockets' rule): nothing is answered,
+        # the frame after the close is not read, and the close is clean.
+        assert answers == [] and closed.value.rcvd.code == 1000
