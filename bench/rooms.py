@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
-import socket
 import subprocess
 import sys
 import time
@@ -35,34 +34,17 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from loadgen import Samples, drive, open_fleet  # noqa: E402
-from walkers import E2E_BAR_MS, cpu_seconds, machine, pctl, self_cpu  # noqa: E402
+from walkers import E2E_BAR_MS, cpu_seconds, launch, machine, pctl, self_cpu  # noqa: E402
 
 from server.core.db import Database, PositionCheckpoint  # noqa: E402
-from server.tools.services import NatsServer, PostgresCluster  # noqa: E402
+from server.tools.services import NatsServer, PostgresCluster, free_port  # noqa: E402
 
 WORLD = ROOT / "bench" / "worlds" / "open-pair"
 
 
 def start(args: list[str], port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--world", str(WORLD), "--port", str(port),
-                             "--scrypt-n", "2", "--no-inference", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read().decode())
-            time.sleep(0.05)
-    raise RuntimeError("server did not start")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return launch([sys.executable, "-m", "server.cli", "serve", "--world", str(WORLD), "--port", str(port),
+                   "--scrypt-n", "2", "--no-inference", *args], port, "llama-land", timeout=60)
 
 
 class Layout:

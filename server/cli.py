@@ -17,7 +17,7 @@ from server.core.db import DEFAULT_URL, BadDatabaseURL, Database
 from server.core.lease import OwnershipRefused
 from server.core.log import LogCorrupt, replay_all
 from server.cli_scale import (add_cluster_command, add_nats_options, add_worker_command, part_of, read_live_states,
-                              roles_of)
+                              roles_of, run_loop)
 from server.reducers import state_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,7 +100,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         print("llama-land: shutting down", flush=True)
         await server.stop()
 
-    asyncio.run(run())
+    run_loop(run(), args.event_loop)
 
 
 def cmd_replay(args: argparse.Namespace) -> None:
@@ -311,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--inference-threads", type=int, default=threads,
                        help=f"threads per inference worker (default here: {threads})")
     serve.add_argument("--no-inference", action="store_true", help="serve without NPC inference (no model needed)")
+    serve.add_argument("--event-loop", choices=("auto", "uvloop", "asyncio"), default="auto",
+                       help="uvloop (libuv; less CPU per player) or Python's own; auto: uvloop if it is installed")
     serve.add_argument("--reload", action="store_true", help="watch the world folder and swap in changed maps, NPC "
                                                              "files and templates without disconnecting anyone")
     serve.add_argument("--admin-key-file", type=Path, help="where the admin key lives (default: next to the SQLite "

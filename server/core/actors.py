@@ -64,6 +64,7 @@ class Actor:
         self.mailbox: asyncio.Queue[Message] = asyncio.Queue(self.mailbox_size)
         self.handlers: list[Handler] = []
         self._by_action: dict[str, HandlerFn] = {}
+        self._inline: dict[str, HandlerFn] = {}
         self._indexable = True
         self._task: asyncio.Task | None = None
         self.handled = 0
@@ -88,15 +89,32 @@ class Actor:
             frame["Ref"] = msg["Id"]
         self.bus.send(player_id(msg["Player"]), frame)
 
-    def handle(self, name: str, match: Match, fn: HandlerFn) -> None:
+    def handle(self, name: str, match: Match, fn: HandlerFn, inline: bool = False) -> None:
+        """inline: fn is synchronous and quick, so a message for it that finds the actor idle (nothing queued,
+        nothing being handled) is handled at once, in the sender's call, instead of waking the actor's task —
+        the same order, one task switch fewer (a room's moves and ticks)."""
         self.handlers.append(Handler(name, match, fn))
         # Index plain Action matches that no earlier, more general match could shadow: first match still wins.
         if isinstance(match, action) and self._indexable:
             self._by_action.setdefault(match.name, fn)
+            if inline:
+                self._inline.setdefault(match.name, fn)
         else:
             self._indexable = False
 
     def deliver(self, msg: Message) -> None:
+        fn = self._inline.get(msg.get("Action")) if self._inline else None  # type: ignore[arg-type]
+        if fn is not None and not self.busy and not self.mailbox.qsize() and self._task is not None:
+            self.busy = True
+            self.handled += 1
+            try:
+                fn(msg)
+            except Exception:
+                log.exception("%s: handler failed on %s", self.id, msg.get("Action"))
+                self.on_handler_error(msg)
+            finally:
+                self.busy = False
+            return
         try:
             self.mailbox.put_nowait(msg)
         except asyncio.QueueFull:

@@ -68,18 +68,23 @@ class LeanServerConnection(ServerConnection):
             sink = self.sink
             if b0 == 0x82 and b1 & 0x80 and sink is not None:  # FIN, binary, no RSV bits, masked
                 payload = apply_mask(buf[head + 4:stop], buf[head:head + 4])
-                try:
-                    sink(payload)
-                except Exception:  # a bug in the session: this connection ends, the server goes on
-                    log.exception("session failed on a frame")
-                    self.protocol.fail(CloseCode.INTERNAL_ERROR, "internal error")
-                    self.send_data()
+                if not self._deliver(sink, payload):
                     self._framing, self._partial = False, b""
                     return
             else:
                 super().data_received(bytes(buf[pos:stop]))
             pos = stop
         self._partial = bytes(buf[pos:]) if pos < end else b""
+
+    def _deliver(self, sink: Callable[[bytes | str], None], data: bytes | str) -> bool:
+        try:
+            sink(data)
+            return True
+        except Exception:  # a bug in the session: this connection ends, the server goes on
+            log.exception("session failed on a frame")
+            self.protocol.fail(CloseCode.INTERNAL_ERROR, "internal error")
+            self.send_data()
+            return False
 
     def process_event(self, event: Any) -> None:
         sink = self.sink
@@ -96,12 +101,7 @@ class LeanServerConnection(ServerConnection):
                     return
             else:
                 data = bytes(event.data)
-            try:
-                sink(data)
-            except Exception:  # a bug in the session: this connection ends, the server goes on
-                log.exception("session failed on a frame")
-                self.protocol.fail(CloseCode.INTERNAL_ERROR, "internal error")
-                self.send_data()
+            self._deliver(sink, data)
             return
         if event.opcode in (BINARY, TEXT):  # a fragmented message: queued from now on, in order
             self.sink = None

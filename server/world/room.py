@@ -60,6 +60,7 @@ class Avatar:
     eid: int
     walker: Walker
     moved: bool = False  # since the last checkpoint
+    leaving: bool = False  # stepped on a portal: on the way out, nothing more is done here
 
 
 
@@ -79,21 +80,22 @@ class RoomActor(LoggedActor):
         self.npcs = {n.spec.id: n for n in npcs or []}
         self.wanderers = [n for n in self.npcs.values() if n.wanderer is not None]
         self.source = source  # where a Reload reads the room's new map and NPCs from
-        for name, match, fn in [
+        for name, match, fn, *inline in [
             ("enter", action("Enter"), self.on_enter),
             ("leave", action("Leave"), self.on_leave),
-            ("move", action("Move"), self.on_move),
+            ("move", action("Move"), self.on_move, True),
             ("chat", action("Chat"), self.on_chat),
             ("whisper", action("Whisper"), self.on_whisper),
             ("who", action("Who"), self.on_who),
-            ("tick", action("Tick"), self.on_tick),
+            ("tick", action("Tick"), self.on_tick, True),
             ("checkpoint", action("Checkpoint"), self.on_checkpoint),
             ("npc-say", action("NpcSay"), self.on_npc_say),
             ("reload", action("Reload"), self.on_reload),
+            ("through", action("Through"), self.on_through),
             # Every other player request the session routes here is for an NPC standing in this room.
             ("npc-request", lambda m: m.get("Action") in ACTIONS and "Player" in m, self.on_npc_request),
         ]:
-            self.handle(name, match, fn)
+            self.handle(name, match, fn, *inline)
 
     # --- lifecycle -------------------------------------------------------------------------------------------
 
@@ -176,9 +178,11 @@ class RoomActor(LoggedActor):
 
     # --- movement ----------------------------------------------------------------------------------------------
 
-    async def on_move(self, msg: Message) -> None:
+    def on_move(self, msg: Message) -> None:
+        """Synchronous (the room's busiest message: handled inline when the room is idle); a step onto a portal
+        is finished by `Through`, queued behind it, because leaving is logged."""
         avatar = self.avatars.get(msg["Player"])
-        if avatar is None:  # in flight between rooms; the new room's RoomJoined is on its way
+        if avatar is None or avatar.leaving:  # in flight between rooms; the new room's RoomJoined is on its way
             return
         try:
             changed = walk(self.room, self.rules, avatar.walker, msg)
@@ -192,21 +196,34 @@ class RoomActor(LoggedActor):
             return
         avatar.moved = True
         self.grid.move(avatar.eid, w.x, w.y)
-        portal = self.room.portal_at.get((w.x, w.y))
-        if portal is not None:
-            await self.on_leave({"Player": avatar.name, "Reason": "portal", "T": msg["T"]})
-            target, via = f"room:{portal.target_room}", f"portal:{self.room.name}"
-            if self.bus.lookup(target) is not None:
-                self.bus.send(target, {"Action": "Enter", "Player": avatar.name, "Spawn": portal.target_spawn,
-                                       "Via": via, "T": msg["T"]})
-                return
-            # Another process serves that room: its spawn tile is known here (every process reads the whole world),
-            # so the player's position is checkpointed there before the hand-off — a lost reconnect loses nothing.
-            x, y = self.world.rooms[portal.target_room].spawn_tile(portal.target_spawn, f"{avatar.name}:{msg['T']}")
-            self.db.submit_nowait(lambda session: upsert_positions(session, [
-                {"name": avatar.name, "room": portal.target_room, "x": x, "y": y, "t_ms": msg["T"]}]))
-            self.bus.send("presence", {"Action": "HandOff", "Player": avatar.name, "Room": portal.target_room,
-                                       "From": self.room.name, "X": x, "Y": y, "Via": via, "T": msg["T"]})
+        if (w.x, w.y) in self.room.portal_at:
+            avatar.leaving = True
+            try:
+                self.deliver({"Action": "Through", "Player": avatar.name, "T": msg["T"]})
+            except MailboxFull:  # the room is swamped: the player stands on the portal and may step again
+                avatar.leaving = False
+
+    async def on_through(self, msg: Message) -> None:
+        avatar = self.avatars.get(msg["Player"])
+        if avatar is None:
+            return
+        portal = self.room.portal_at.get((avatar.walker.x, avatar.walker.y))
+        if portal is None:  # a reload moved the player off what is no longer a portal
+            avatar.leaving = False
+            return
+        await self.on_leave({"Player": avatar.name, "Reason": "portal", "T": msg["T"]})
+        target, via = f"room:{portal.target_room}", f"portal:{self.room.name}"
+        if self.bus.lookup(target) is not None:
+            self.bus.send(target, {"Action": "Enter", "Player": avatar.name, "Spawn": portal.target_spawn,
+                                   "Via": via, "T": msg["T"]})
+            return
+        # Another process serves that room: its spawn tile is known here (every process reads the whole world),
+        # so the player's position is checkpointed there before the hand-off — a lost reconnect loses nothing.
+        x, y = self.world.rooms[portal.target_room].spawn_tile(portal.target_spawn, f"{avatar.name}:{msg['T']}")
+        self.db.submit_nowait(lambda session: upsert_positions(session, [
+            {"name": avatar.name, "room": portal.target_room, "x": x, "y": y, "t_ms": msg["T"]}]))
+        self.bus.send("presence", {"Action": "HandOff", "Player": avatar.name, "Room": portal.target_room,
+                                   "From": self.room.name, "X": x, "Y": y, "Via": via, "T": msg["T"]})
 
     # --- chat --------------------------------------------------------------------------------------------------
 

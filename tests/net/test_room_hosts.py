@@ -12,13 +12,11 @@ import urllib.request
 import pytest
 
 from client.net import GameClient, ServerError
-from server.core.db import Database
-from server.core.lease import Leases
 from server.economy.ledger import UNIT
 
 from conftest import ServerProcess, run_cli, through, until
 from court import DEFAULT_WORLD, WORLD, balances, to_the_king
-from test_failover import serving, standby_process
+from test_failover import chat_texts, epoch_of, serving, standby_process
 
 A_ROOMS = "plaza,stage,pasture"
 B_ROOMS = "fed-hall,grove"
@@ -35,6 +33,12 @@ class Cluster:
         self.b = ServerProcess(self.db, None, DEFAULT_WORLD, "--rooms", B_ROOMS, "--no-inference", *common)
         self.procs = [self.bank, self.a, self.b]
         self.extra = []
+
+    def standby(self, *role: str):
+        """A `serve --standby` for one part of this world (it opens its port once it has taken over)."""
+        proc, port = standby_process(self.db, *role, "--nats", self.nats, world=DEFAULT_WORLD)
+        self.extra.append(proc)
+        return proc, port
 
     def close(self) -> None:
         for p in self.procs:
@@ -123,24 +127,14 @@ async def test_players_are_handed_off_between_room_hosts_and_everything_works_ac
     await bob.close()
 
 
-def epoch_of(db_url: str, actor: str) -> int:
-    db = Database(db_url)
-    try:
-        return Leases(db, "test").holder(actor).epoch
-    finally:
-        db.stop()
-
-
 async def test_a_standby_takes_over_a_killed_room_host_and_its_players_resume(cluster):
     alice = await GameClient.connect(cluster.a.url)
     await alice.register("alice", "pw-secret")
     await through(alice, WORLD, "to-hall")
     await alice.chat("before the crash")
     token = alice.token
-    epoch = epoch_of(cluster.db, "room:fed-hall")
-    proc, port = standby_process(cluster.db, "--rooms", B_ROOMS, "--no-inference", "--nats", cluster.nats,
-                                 world=DEFAULT_WORLD)
-    cluster.extra.append(proc)
+    _, epoch = epoch_of(cluster.db, "room:fed-hall")
+    proc, port = cluster.standby("--rooms", B_ROOMS, "--no-inference")
     await asyncio.sleep(1.0)
     assert proc.poll() is None  # waiting while B holds its rooms
     cluster.b.proc.send_signal(signal.SIGKILL)
@@ -148,7 +142,7 @@ async def test_a_standby_takes_over_a_killed_room_host_and_its_players_resume(cl
     await alice.closed
     took = await serving(port, proc)
     assert took < 15
-    assert epoch_of(cluster.db, "room:fed-hall") == epoch + 1
+    assert epoch_of(cluster.db, "room:fed-hall")[1] == epoch + 1
     # The client comes back where it came in (the bank here): its token resumes, the hand-off finds the standby.
     again = await GameClient.connect(cluster.bank.url)
     for _ in range(50):  # the directory names the standby once it has announced itself
@@ -171,27 +165,12 @@ async def test_a_standby_takes_over_a_killed_room_host_and_its_players_resume(cl
     await again.close()
 
 
-def chat_texts(db_url: str) -> list[str]:
-    from sqlmodel import select
-
-    from server.core.db import ChatLine
-
-    db = Database(db_url)
-    try:
-        with db.session() as session:
-            return [c.text for c in session.exec(select(ChatLine).order_by(ChatLine.id))]
-    finally:
-        db.stop()
-
-
 async def test_a_paused_room_host_cannot_write_after_its_rooms_were_taken_over(cluster):
     alice = await GameClient.connect(cluster.a.url)
     await alice.register("alice", "pw-secret")
     await through(alice, WORLD, "to-hall")
     await alice.chat("alice before the pause")
-    proc, port = standby_process(cluster.db, "--rooms", B_ROOMS, "--no-inference", "--nats", cluster.nats,
-                                 world=DEFAULT_WORLD)
-    cluster.extra.append(proc)
+    proc, port = cluster.standby("--rooms", B_ROOMS, "--no-inference")
     cluster.b.proc.send_signal(signal.SIGSTOP)  # a long pause or a partition: its leases run out
     await serving(port, proc)
     await alice.send("Chat", Text="alice while paused")  # read by the paused host when it wakes
@@ -223,9 +202,7 @@ async def test_a_bank_killed_mid_petition_grants_or_refunds_each_offering_once(c
     alice = await GameClient.connect(cluster.a.url)
     await alice.register("alice", "pw-secret")
     await to_the_king(alice)  # in the hall, on host B
-    proc, port = standby_process(cluster.db, "--bank", "--inference-workers", "1", "--nats", cluster.nats,
-                                 world=DEFAULT_WORLD)
-    cluster.extra.append(proc)
+    proc, port = cluster.standby("--bank", "--inference-workers", "1")
     accepted = await alice.request("Petition", Text="Please plant an orchard of apple trees by the plaza.")
     cluster.bank.proc.send_signal(signal.SIGKILL)  # the offering is in escrow; the votes are queued or running
     cluster.bank.proc.wait()
