@@ -58,3 +58,51 @@ async def test_bus_call_gets_the_reply():
     with pytest.raises(LookupError):
         await bus.call("nobody", {"Action": "Ask"})
     await echo.stop()
+
+
+async def test_an_inline_handler_runs_at_once_when_idle_and_keeps_the_order_when_busy():
+    seen = []
+    gate = asyncio.Event()
+
+    class Room(Actor):
+        def __init__(self):
+            super().__init__("room")
+            self.handle("move", action("Move"), lambda m: seen.append(m["N"]), inline=True)
+            self.handle("slow", action("Slow"), self.slow)
+
+        async def slow(self, msg):
+            await gate.wait()
+            seen.append("slow")
+
+    room = Room()
+    room.start()
+    room.deliver({"Action": "Move", "N": 1})
+    assert seen == [1]  # handled in the sender's call: no task switch
+    room.deliver({"Action": "Slow"})
+    await asyncio.sleep(0.01)  # the room is busy with Slow now
+    room.deliver({"Action": "Move", "N": 2})
+    room.deliver({"Action": "Move", "N": 3})
+    assert seen == [1]  # queued behind Slow, not run ahead of it
+    gate.set()
+    await asyncio.sleep(0.01)
+    assert seen == [1, "slow", 2, 3]
+    room.deliver({"Action": "Move", "N": 4})
+    assert seen == [1, "slow", 2, 3, 4] and room.handled == 5
+    await room.stop()
+
+
+async def test_an_inline_handler_that_fails_is_logged_and_the_actor_goes_on(caplog):
+    class Room(Actor):
+        def __init__(self):
+            super().__init__("room")
+            self.handle("move", action("Move"), lambda m: 1 / 0, inline=True)
+            self.errors = 0
+
+        def on_handler_error(self, msg):
+            self.errors += 1
+
+    room = Room()
+    room.start()
+    room.deliver({"Action": "Move"})
+    assert room.errors == 1 and not room.busy
+    await room.stop()

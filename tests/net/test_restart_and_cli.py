@@ -10,7 +10,7 @@ import pytest
 
 from client.net import GameClient
 
-from conftest import ServerProcess, run_cli, walk
+from conftest import TEST_WORLD, ServerProcess, run_cli, walk
 
 
 async def test_a_killed_server_restarts_with_accounts_chat_and_positions(db_url):
@@ -122,3 +122,18 @@ def test_port_in_use(tmp_path):
         port = busy.getsockname()[1]
         result = run_cli("serve", "--port", str(port), "--db", f"sqlite:///{tmp_path / 'x.db'}")
     assert "already in use" in one_line_error(result)
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+async def test_serve_runs_on_either_event_loop(tmp_path, loop):
+    server = ServerProcess(f"sqlite:///{tmp_path / 'loop.db'}", None, TEST_WORLD, "--event-loop", loop,
+                           "--no-inference")
+    try:
+        alice = await GameClient.connect(server.url)
+        await alice.register("alice", "pw-secret")
+        await alice.request("Move", Dir="E")
+        assert (await alice.chat("on " + loop))["Seq"] == 1
+        await alice.close()
+    finally:
+        out = server.stop()
+    assert "shutting down" in out
