@@ -12,6 +12,7 @@ from npcs.actors.oracle import OracleState
 from server.core.state import ActorState
 from server.economy.accounts import AccountsState
 from server.economy.ledger import TokenState
+from server.economy.market_state import MarketState
 from server.world.room_state import RoomState
 
 REDUCERS: dict[str, type[ActorState]] = {
@@ -20,6 +21,7 @@ REDUCERS: dict[str, type[ActorState]] = {
     "token:": TokenState,
     "fed": FedState,
     "oracle:": OracleState,
+    "market": MarketState,
 }
 
 

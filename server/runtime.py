@@ -42,6 +42,7 @@ from server.core.logged import LoggedActor
 from server.economy.accounts import AccountsActor, hash_password
 from server.economy.admin import default_key_file, ensure_key
 from server.economy.ledger import LLAMA_CAP, SERVICE_ACCOUNTS, TokenActor
+from server.economy.market import MarketActor
 from server.reducers import state_for
 from server.world.maps import World
 from server.world.room import RoomActor
@@ -89,6 +90,7 @@ class WorldRuntime:
         self.fed: Actor | None = None
         self.ledger: TokenActor | None = None
         self.llama: TokenActor | None = None
+        self.market: MarketActor | None = None
         self.rooms: dict[str, RoomActor] = {}
         self.actors: list[Actor] = []
         self.npc_actors: list[Actor] = []
@@ -148,7 +150,7 @@ class WorldRuntime:
         self.log = MessageLog(self.db, state_for)
         if self.standby or not self.db_url.startswith("sqlite"):
             self.ownership = Ownership(self.db, process_id(), self.lease_ttl_ms, self.standby)
-            bank = ["accounts", "token:wAR", "token:LLAMA"] if self.bank else []
+            bank = ["accounts", "token:wAR", "token:LLAMA", "market"] if self.bank else []
             await self.ownership.claim([*bank, *(f"room:{name}" for name in self.room_names)], now_ms)
         self.rooms = {name: RoomActor(self.world, self.world.rooms[name], self.bus, self.log, self.db, self.metrics,
                                       self.cast.in_room(name), source=self.room_config)
@@ -176,7 +178,8 @@ class WorldRuntime:
         assert self.db is not None and self.log is not None
         self.ledger = TokenActor("wAR", self.bus, self.log, cap=None, minters=("allowance", "operator"))
         self.llama = TokenActor("LLAMA", self.bus, self.log, cap=LLAMA_CAP, minters=("fed",))
-        self.actors[:0] = [AccountsActor(self.bus, self.log), self.ledger, self.llama]
+        self.market = MarketActor(self.bus, self.log)
+        self.actors[:0] = [AccountsActor(self.bus, self.log), self.ledger, self.llama, self.market]
         if self.inference is not None:
             await self._start_inference(self.inference)
         self.memory = NpcMemory(self.db)
@@ -305,6 +308,7 @@ class WorldRuntime:
         """(every seconds, address, Action) the Server's housekeeping delivers: the Fed keeps the next epoch's
         commitment published; rooms checkpoint moved players' positions."""
         jobs = [(10.0, "fed", "Tick")] if self.fed is not None else []
+        jobs += [(5.0, "market", "Tick")] if self.bank else []
         return jobs + [(self.world.rules.checkpoint_s, room.id, "Checkpoint") for room in self.rooms.values()]
 
     # --- reload ------------------------------------------------------------------------------------------------

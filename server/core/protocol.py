@@ -64,6 +64,10 @@ class Code:
     ALREADY_GRANTED = "ALREADY_GRANTED"
     DUPLICATE_ESCROW = "DUPLICATE_ESCROW"
     UNKNOWN_ESCROW = "UNKNOWN_ESCROW"
+    # the market
+    BAD_ORDER = "BAD_ORDER"
+    TOO_MANY_ORDERS = "TOO_MANY_ORDERS"
+    UNKNOWN_ORDER = "UNKNOWN_ORDER"
     # NPC requests
     BAD_PETITION = "BAD_PETITION"
     COOLDOWN = "COOLDOWN"
@@ -155,6 +159,14 @@ ACTIONS: dict[str, dict[str, Field]] = {
     "OracleInfo": {},
     "HighLow": {"Bet": Field(int), "Guess": Field(str, choices=("high", "low")), "ClientSeed": Field(str, max_len=64),
                 "Commitment": Field(str, max_len=64)},
+    "PlaceOrder": {"Side": Field(str, choices=("buy", "sell")), "Price": Field(int), "Quantity": Field(int),
+                   "TTL": Field(int, required=False)},
+    "CancelOrder": {"OrderId": Field(str, max_len=64)},
+    "MyOrders": {},
+    "OrderBook": {"Depth": Field(int, required=False)},
+    "Trades": {"Limit": Field(int, required=False)},
+    "Candles": {"Interval": Field(str, required=False, choices=("1m", "1h")), "Limit": Field(int, required=False)},
+    "MarketInfo": {},
     "AdminWithdraw": {"Key": Field(str, max_len=128), "From": Field(str, max_len=64), "To": Field(str, max_len=64),
                       "Amount": Field(int), "Token": Field(str, required=False, max_len=16)},
     "AdminCredit": {"Key": Field(str, max_len=128), "Name": Field(str, max_len=64), "Amount": Field(int),

@@ -27,7 +27,7 @@ from server.core.state import ActorState
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{2,19}$")
 # Names NPCs speak under, and words that would let a player pass as the server.
 RESERVED = frozenset({"king", "llamaking", "joker", "oracle", "fed", "llamafed", "banker", "system", "server", "admin",
-                      "herd", "operator", "allowance"})
+                      "herd", "operator", "allowance", "market"})
 MIN_PASSWORD = 6
 DEFAULT_SCRYPT_N = 2**14
 

@@ -25,7 +25,7 @@ from server.core.protocol import Code
 
 LLAMA_CAP = 11_111_111 * UNIT  # the reference system's total supply cap
 TOKENS = ("wAR", "LLAMA")
-SERVICE_ACCOUNTS = frozenset({"herd", "fed"})  # accounts that belong to the world, not to a player (NPCs add theirs)
+SERVICE_ACCOUNTS = frozenset({"herd", "fed", "market"})  # accounts that belong to the world, not to a player (NPCs add theirs)
 
 
 class TokenState(ActorState):

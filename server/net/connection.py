@@ -46,7 +46,8 @@ class Connection:
         self.closing = False
         self.handlers = {"hello": self.on_hello, "ping": self.on_ping, "auth": self.on_auth,
                          "logout": self.on_logout, "npc": self.on_npc, "fed": self.on_fed, "herd": self.on_herd,
-                         "wallet": self.on_wallet, "admin": self.on_admin}
+                         "wallet": self.on_wallet, "admin": self.on_admin,
+                         "market": self.on_market}
 
     # --- output ----------------------------------------------------------------------------------------------
 
@@ -205,6 +206,15 @@ class Connection:
             raise ProtocolError(Code.BUSY, f"{npc.spec.name} is busy; try again in a moment", msg.get("Id")) from None
         if not sent:
             raise ProtocolError(Code.UNAVAILABLE, f"{npc.spec.name} is not here right now", msg.get("Id"))
+
+    async def on_market(self, msg: Message) -> None:
+        """To the market (on the bank), which answers the player directly, like an NPC."""
+        try:
+            sent = self.host.bus.may_reach("market") and self.host.bus.send("market", self.stamped(msg))
+        except MailboxFull:
+            raise ProtocolError(Code.BUSY, "the market is busy; try again in a moment", msg.get("Id")) from None
+        if not sent:
+            raise ProtocolError(Code.UNAVAILABLE, "this world has no market", msg.get("Id"))
 
     async def on_fed(self, msg: Message) -> None:
         ask = {"Action": "Info" if msg["Action"] == "FedInfo" else "Petitions", "T": now_ms(),

@@ -41,6 +41,8 @@ ROUTES: dict[str, Route] = {
     "HerdInfo": Route("herd", "greeted"),
     "Balance": Route("wallet", "player"), "Transfer": Route("wallet", "player"),
     "TokenInfo": Route("wallet", "greeted"), "Balances": Route("wallet", "greeted"),
+    **{a: Route("market", "player") for a in ("PlaceOrder", "CancelOrder", "MyOrders", "OrderBook", "Trades",
+                                              "Candles", "MarketInfo")},
     "AdminCredit": Route("admin", "greeted"), "AdminWithdraw": Route("admin", "greeted"),
 }
 assert ROUTES.keys() == protocol.ACTIONS.keys(), "every protocol action needs a route"
