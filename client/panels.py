@@ -3,6 +3,8 @@
 King: the petition form (the offering, from a quote), the verdict (grade, each committee vote, uniqueness, mood,
 payout, clamps) and your petition history. Joker: a topic and the herd's fee. Oracle: a question for a prophecy,
 and the High/Low bet, whose result is checked here against the commitment it was made under (npcs/actors/fairness.py).
+Trader: the market — the price chart (client/chart.py), the book, your orders, buy, sell and cancel (prices typed
+in wAR per LLAMA, quantities in LLAMA), and what the trader holds and last decided.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from arcade.gui import UIFlatButton
 from npcs.actors import fairness
 from server.core.units import parse_amount, show
 
-from client.widgets import SubmitInput, label, panel
+from client.chart import PriceChart
+from client.widgets import SubmitInput, label, panel, row
 
 
 class PanelHost(Protocol):
@@ -41,11 +44,12 @@ def limit(npc: dict[str, Any], action: str, field: str, default: tuple[int, int]
 
 class NpcPanel:
     title = ""
+    info_height, out_height = 58, 190  # a tall panel (the market's) gives its form more room
 
     def __init__(self, play: PanelHost, npc: dict[str, Any]):
         self.play, self.npc, self.net = play, npc, play.net
-        self.info = label(" ", 11, width=380, height=58, color=arcade.color.LIGHT_GRAY)
-        self.out = label(" ", 11, width=380, height=190)
+        self.info = label(" ", 11, width=380, height=self.info_height, color=arcade.color.LIGHT_GRAY)
+        self.out = label(" ", 11, width=380, height=self.out_height)
         self.inputs: list[SubmitInput] = []
         close = UIFlatButton(text="Close (Esc)", width=180)
         close.on_click = lambda _: self.play.close_panel()
@@ -212,7 +216,82 @@ class WandererPanel(NpcPanel):
         return []
 
 
-PANELS = {"king": KingPanel, "joker": JokerPanel, "oracle": OraclePanel, "wanderer": WandererPanel}
+class TraderPanel(NpcPanel):
+    info_height, out_height = 46, 46
+
+    def build(self) -> list:
+        self.chart = PriceChart(height=110)
+        self.book = label(" ", 11, width=380, height=52, color=arcade.color.LIGHT_GRAY)
+        self.price = self.field(lambda _: None, width=120)
+        self.quantity = self.field(lambda _: None, width=120)
+        self.mine: list[dict[str, Any]] = []
+        self.refresh()
+        return [self.chart, self.book, label("Price (wAR per LLAMA) and quantity (LLAMA):", 11),
+                row(self.price, self.quantity), row(self.button("Buy", lambda: self.place("buy"), width=120),
+                                                    self.button("Sell", lambda: self.place("sell"), width=120)),
+                self.button("Cancel my newest order", self.cancel, width=248)]
+
+    def refresh(self) -> None:
+        for action, tag, fields in (("TraderInfo", "trader", {}), ("OrderBook", "book", {"Depth": 4}),
+                                    ("MyOrders", "mine", {}), ("Candles", "candles", {"Interval": "1m"}),
+                                    ("Trades", "trades", {"Limit": 100})):
+            self.net.request(action, tag=tag, **fields)
+
+    def place(self, side: str) -> None:
+        try:
+            price, quantity = parse_amount(self.price.text), parse_amount(self.quantity.text)
+        except ValueError:
+            self.show("A price and a quantity are numbers, like 0.12 and 5")
+            return
+        self.show(f"Placing a {side} order…")
+        self.net.request("PlaceOrder", tag="placed", Side=side, Price=price, Quantity=quantity)
+
+    def cancel(self) -> None:
+        if not self.mine:
+            self.show("You have no open order.")
+            return
+        self.net.request("CancelOrder", tag="cancelled", OrderId=self.mine[-1]["OrderId"])
+
+    def on_reply(self, tag: str, reply: dict[str, Any]) -> None:
+        if reply.get("Action") == "Error":
+            return super().on_reply(tag, reply)
+        if tag == "trader":
+            last = reply["Decisions"][-1]["Why"] if reply["Decisions"] else "no trade yet"
+            self.info.text = (f"Holds {show(reply['Llama'])} LLAMA, {show(reply['War'])} wAR; position "
+                              f"{show(reply['Position'])}; today {show(reply['PnLToday'])} wAR. Last: {last}")
+        elif tag == "book":
+            asks = "  ".join(f"{show(p)}×{show(q)}" for p, q in reversed(reply["Asks"])) or "-"
+            bids = "  ".join(f"{show(p)}×{show(q)}" for p, q in reply["Bids"]) or "-"
+            last = f"{show(reply['Last'])} wAR" if reply.get("Last") else "no trade yet"
+            self.book.text = f"Asks: {asks}\nBids: {bids}\nLast: {last}"
+        elif tag == "mine":
+            self.mine = reply["Orders"]
+            self.chart.update(orders=[(o["Side"], o["Price"]) for o in self.mine])
+            if self.mine:
+                self.show("Your orders: " + ", ".join(f"{o['Side']} {show(o['Quantity'])} @ {show(o['Price'])}"
+                                                      for o in self.mine[-4:]))
+        elif tag == "candles":
+            self.chart.update(closes=[(c[0], c[4]) for c in reply["Candles"]])
+        elif tag == "trades":
+            me = self.npc["Id"]
+            self.chart.update(marks=[(t["T"], t["Price"], "buy" if t["Buyer"] == me else "sell")
+                                     for t in reply["Trades"] if me in (t["Buyer"], t["Seller"])])
+        elif tag == "placed":
+            self.show(f"Order {reply['OrderId'][-6:]}: {show(reply['Filled'])} LLAMA filled, "
+                      f"{show(reply['Remaining'])} resting.")
+            self.refresh()
+        elif tag == "cancelled":
+            self.show(f"Cancelled: {show(reply['Refunded'])} {reply['Token']} back.")
+            self.refresh()
+
+    def on_event(self, ev: dict[str, Any]) -> None:
+        if ev["Action"] in ("OrderFilled", "OrderExpired") or (ev["Action"] == "ChatLine"
+                                                               and ev.get("Npc") == self.npc["Id"]):
+            self.refresh()
+
+
+PANELS = {"king": KingPanel, "joker": JokerPanel, "oracle": OraclePanel, "wanderer": WandererPanel,
+          "trader": TraderPanel}
 
 
 def open_panel(play: PanelHost, npc: dict[str, Any]) -> NpcPanel:

@@ -67,3 +67,11 @@ def panel(children: list, anchor_x: str = "center", align_x: float = 0) -> tuple
     anchor = UIAnchorLayout()
     anchor.add(framed, anchor_x=anchor_x, anchor_y="center", align_x=align_x)
     return anchor, box
+
+
+def row(*children, space: int = 8) -> UIBoxLayout:
+    """Widgets side by side (a form's fields, a pair of buttons)."""
+    box = UIBoxLayout(vertical=False, space_between=space)
+    for child in children:
+        box.add(child)
+    return box

@@ -48,6 +48,10 @@ class NpcPresence:
     def quote(self) -> str | None:
         return self.kind.quote
 
+    @property
+    def listens(self) -> bool:
+        return self.kind.listens
+
     def describe(self) -> dict[str, object]:
         """The NPC as RoomJoined.Npcs lists it; Limits are its requests' field limits from its own file."""
         return {"Id": self.spec.id, "Name": self.spec.name, "Kind": self.spec.kind, "Eid": self.eid,

@@ -84,6 +84,7 @@ class NpcKind:
     quote: str | None = None  # the Service name under which Quote prices it
     remembers: frozenset[str] = frozenset()  # what it keeps about each player (npc_memory)
     placed: bool = True  # must stand in a room
+    listens: bool = False  # its room forwards it every chat line said there (Overheard)
 
     def actor_class(self) -> type:
         module, _, name = (self.actor or "").partition(":")
@@ -141,6 +142,24 @@ KINDS: dict[str, NpcKind] = {k.name: k for k in (
                 Serves("HighLow", limits={"Bet": ("min_bet", "max_bet")}), Serves("OracleInfo", "world"),
                 Serves("Quote", "world")),
         quote="prophecy", remembers=frozenset({"last_question"}),
+    ),
+    NpcKind(
+        "trader", actor="npcs.actors.trader:TraderActor", address="trader:{id}",
+        economy={
+            "max_order": amount(20 * UNIT, UNIT // 100, 10_000 * UNIT),  # LLAMA in one order
+            "max_position": amount(200 * UNIT, 0, 1_000_000 * UNIT),  # LLAMA bought (or sold) beyond its start
+            "orders_per_hour": whole(12, 1, 3600),
+            "daily_loss": amount(20 * UNIT, 0, 1_000_000 * UNIT),  # wAR of value lost in a day: then it stops
+            "band_pct": number(5.0, 0.1, 50.0),  # never buys above, or sells below, the last trade ± this %
+            "start_price": amount(UNIT // 10, UNIT // 1000, 1000 * UNIT),  # wAR per LLAMA before any trade
+            "window_s": number(60.0, 1.0, 3600.0),  # a player's lines count once per this many seconds
+            "min_lines": whole(2, 1, 50),  # counted lines before it reads the mood
+            "think_every_s": number(20.0, 1.0, 3600.0),  # at least this long between two readings
+            "endowment": amount(500 * UNIT, 0, 1_000_000 * UNIT),  # LLAMA the Fed gives it, once
+            "war_endowment": amount(100 * UNIT, 0, 1_000_000 * UNIT),  # wAR the operator mints it, once
+        },
+        roles={"mood": _vars("lines")}, lines=frozenset({"failed", "stopped"}),
+        serves=(Serves("TraderInfo", "world"),), listens=True,
     ),
     NpcKind(
         "wanderer", actor="npcs.actors.services:WandererActor", address="npc:{id}",

@@ -26,7 +26,7 @@ from npcs.inference.engine import InferenceConfig
 from server.core import protocol
 from server.core.actors import MailboxFull
 from server.core.clock import now_ms
-from server.metrics import Metrics, fed_lines, gauge, inference_lines, world_lines
+from server.metrics import Metrics, fed_lines, gauge, inference_lines, market_lines, world_lines
 from server.net.connection import Connection
 from server.net.presence import Presence
 from server.net.session import SessionConfig
@@ -80,6 +80,8 @@ class Server:
             self.metrics.add_source(lambda: inference_lines(rt.herd))
         if rt.fed is not None:
             self.metrics.add_source(lambda: fed_lines(rt.fed))
+        if rt.market is not None:
+            self.metrics.add_source(lambda: market_lines(rt.market))
         self._ws = await serve(
             self._on_connection, self.host, self.requested_port, max_size=protocol.MAX_FRAME,
             process_request=self._http, ping_interval=20, ping_timeout=20, compression=None,

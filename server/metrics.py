@@ -121,6 +121,23 @@ def world_lines(rooms: dict[str, Any], actors: list[Any], db: Any, log: Any) -> 
     return lines
 
 
+def market_lines(market: Any) -> list[str]:
+    """The market: open orders by side, fills and their volume since start, the last price, and ledger changes the
+    log owes but the ledgers have not confirmed yet (should be near zero; growing means a ledger is unreachable)."""
+    sides = {"buy": 0, "sell": 0}
+    for o in market.state.orders.values():
+        sides[o["Side"]] += 1
+    return ["# HELP llama_land_market_open_orders Open orders on the market, by side.",
+            "# TYPE llama_land_market_open_orders gauge",
+            *(f'llama_land_market_open_orders{{side="{k}"}} {n}' for k, n in sorted(sides.items())),
+            *gauge("market_fills_total", market.fills, "Fills since this process started.", "counter"),
+            *gauge("market_volume_total", market.volume, "LLAMA traded since this process started, base units.",
+                   "counter"),
+            *gauge("market_last_price", market.state.last_price or 0, "The last trade's price: wAR base units per "
+                                                                     "LLAMA."),
+            *gauge("market_owed_changes", len(market.state.owed), "Ledger changes logged but not yet confirmed.")]
+
+
 def fed_lines(fed: Any) -> list[str]:
     """The Fed's books: petitions by status, and LLAMA minted by verdicts (all from its logged state)."""
     state = fed.state

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from npcs.actors.fed_state import FedState
 from npcs.actors.oracle import OracleState
+from npcs.actors.trader import TraderState
 from server.core.state import ActorState
 from server.economy.accounts import AccountsState
 from server.economy.ledger import TokenState
@@ -22,6 +23,7 @@ REDUCERS: dict[str, type[ActorState]] = {
     "fed": FedState,
     "oracle:": OracleState,
     "market": MarketState,
+    "trader:": TraderState,
 }
 
 

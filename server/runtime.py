@@ -107,7 +107,7 @@ class WorldRuntime:
 
     @property
     def service_accounts(self) -> frozenset[str]:
-        return SERVICE_ACCOUNTS | {s.id for s in self.cast.of_kind("oracle")}
+        return SERVICE_ACCOUNTS | {s.id for s in self.cast.of_kind("oracle") + self.cast.of_kind("trader")}
 
     def npc_serving(self, action: str, service: str | None = None) -> NpcPresence | None:
         """The NPC that answers a request from anywhere in the world (reach "world"), wherever it stands."""

@@ -106,7 +106,7 @@ TTTTTTTTTTTTTTTTTTTDDTTTTTTTTTTTTTTTTTTT
                     "to-stage": ((0, 14, 0, 15), "stage", "from-plaza"),
                     "to-grove": ((39, 14, 39, 15), "grove", "from-plaza"),
                     "to-pasture": ((19, 29, 20, 29), "pasture", "from-plaza")},
-        "npcs": {"dolly": (8, 6), "paco": (31, 23)},
+        "npcs": {"dolly": (8, 6), "paco": (31, 23), "tess": (28, 17)},
     },
     "fed-hall": {
         "plan": HALL,

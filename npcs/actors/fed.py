@@ -69,10 +69,10 @@ class FedActor(LoggedActor):
 
     @classmethod
     def build(cls, presence: Any, ctx: Any) -> "FedActor":
-        """The King's actor: his file, room and committee; each Oracle's pool is endowed once."""
-        king = presence.spec
+        """The King's actor: his file, room and committee; each Oracle's pool and each trader is endowed once."""
+        king, endowed = presence.spec, ctx.cast.of_kind("oracle") + ctx.cast.of_kind("trader")
         return cls(ctx.bus, ctx.log, ctx.memory, king, presence.room, [ctx.cast.specs[m] for m in king.committee],
-                   {o.id: o.economy["endowment"] for o in ctx.cast.of_kind("oracle")}, inference=ctx.inference,
+                   {o.id: o.economy["endowment"] for o in endowed}, inference=ctx.inference,
                    concurrency=ctx.fed_concurrency)
 
     def configure(self, king: NpcSpec, king_room: str, committee: list[NpcSpec]) -> None:

@@ -157,6 +157,7 @@ ACTIONS: dict[str, dict[str, Field]] = {
     "Prophecy": {"Question": Field(str, max_len=1000), "MaxFee": Field(int, required=False)},
     "Quote": {"Service": Field(str, choices=("petition", "joke", "prophecy")), "Text": Field(str, max_len=1000)},
     "OracleInfo": {},
+    "TraderInfo": {},
     "HighLow": {"Bet": Field(int), "Guess": Field(str, choices=("high", "low")), "ClientSeed": Field(str, max_len=64),
                 "Commitment": Field(str, max_len=64)},
     "PlaceOrder": {"Side": Field(str, choices=("buy", "sell")), "Price": Field(int), "Quantity": Field(int),

@@ -41,6 +41,7 @@ class MarketActor(LoggedActor):
         self.queue: asyncio.Queue[list[str]] = asyncio.Queue()
         self.payer: asyncio.Task | None = None
         self._queued: set[str] = set()  # owed keys handed to the payer and not yet paid
+        self.fills = self.volume = 0  # since this process started (metrics)
         for name, fn in [("PlaceOrder", self.on_place), ("CancelOrder", self.on_cancel),
                          ("MyOrders", self.on_my_orders), ("OrderBook", self.on_book), ("Trades", self.on_trades),
                          ("Candles", self.on_candles), ("MarketInfo", self.on_info), ("Tick", self.on_tick),
@@ -94,13 +95,14 @@ class MarketActor(LoggedActor):
                            "Fills": [[f.maker, f.taker, f.buyer, f.seller, f.price, f.quantity] for f in fills]})
         self._queue_owed()
         filled = sum(f.quantity for f in fills)
+        self.fills, self.volume = self.fills + len(fills), self.volume + filled
         for f in fills:
             maker = f.maker
             mine_left = self.state.orders.get(maker, {}).get("Quantity", 0)
             self.bus.send(player_id(f.seller if f.buyer == player else f.buyer), {
                 "Action": "OrderFilled", "OrderId": maker, "Price": f.price, "Quantity": f.quantity,
                 "Remaining": mine_left, "T": t})
-        self.answer(msg, OrderId=oid, Filled=filled, Remaining=quantity - filled, Held=funds,
+        self.respond(msg, OrderId=oid, Filled=filled, Remaining=quantity - filled, Held=funds,
                     Token=TOKEN_OF[side], Trades=[{"Price": f.price, "Quantity": f.quantity} for f in fills],
                     Expires=taker.expires)
 
@@ -111,7 +113,7 @@ class MarketActor(LoggedActor):
             return
         await self.record({"Action": "Cancel", "OrderId": order["OrderId"], "Reason": "cancel", "T": msg["T"]})
         self._queue_owed()
-        self.answer(msg, OrderId=order["OrderId"], Refunded=order["Funds"], Token=TOKEN_OF[order["Side"]])
+        self.respond(msg, OrderId=order["OrderId"], Refunded=order["Funds"], Token=TOKEN_OF[order["Side"]])
 
     async def on_tick(self, msg: Message) -> None:
         """Expire what is due (the runtime sends a Tick every few seconds; time from the message)."""
@@ -160,22 +162,30 @@ class MarketActor(LoggedActor):
     async def on_paid(self, msg: Message) -> None:
         await self.record({"Action": "Paid", "Keys": msg["Keys"], "T": msg["T"]})
 
+    def respond(self, msg: Message, **fields: Any) -> None:
+        """A player's answer (`<Action>-Response` with its Ref), or — for an actor trading on its own account, a
+        trader llama — the same answer to its ReplyTo."""
+        if msg.get("ReplyTo"):
+            self.reply(msg, f"{msg['Action']}-Response", **fields)
+        else:
+            self.answer(msg, **fields)
+
     # --- reads ---------------------------------------------------------------------------------------------------
 
     def on_my_orders(self, msg: Message) -> None:
         mine = [dict(o) for o in self.state.orders.values() if o["Player"] == msg["Player"]]
         for o in mine:
             o.pop("Player")
-        self.answer(msg, Orders=sorted(mine, key=lambda o: o["Seq"]))
+        self.respond(msg, Orders=sorted(mine, key=lambda o: o["Seq"]))
 
     def on_book(self, msg: Message) -> None:
         book, depth = Book(self.state.book_orders()), min(max(msg.get("Depth") or 10, 1), 50)
-        self.answer(msg, Bids=book.levels("buy", depth), Asks=book.levels("sell", depth), Tick=TICK, Lot=LOT,
+        self.respond(msg, Bids=book.levels("buy", depth), Asks=book.levels("sell", depth), Tick=TICK, Lot=LOT,
                     Last=self.state.last_price)
 
     def on_trades(self, msg: Message) -> None:
         n = min(max(msg.get("Limit") or 50, 1), 200)
-        self.answer(msg, Trades=[{"T": t, "Price": p, "Quantity": q, "Buyer": b, "Seller": s, "Taker": side}
+        self.respond(msg, Trades=[{"T": t, "Price": p, "Quantity": q, "Buyer": b, "Seller": s, "Taker": side}
                                  for t, p, q, b, s, side in self.state.trades[-n:]])
 
     def on_candles(self, msg: Message) -> None:
@@ -185,14 +195,14 @@ class MarketActor(LoggedActor):
             return
         n = min(max(msg.get("Limit") or 60, 1), 1440)
         candles = self.state.minutes if interval == "1m" else self.state.hours
-        self.answer(msg, Interval=interval, Candles=[list(c) for c in candles[-n:]])
+        self.respond(msg, Interval=interval, Candles=[list(c) for c in candles[-n:]])
 
     def on_info(self, msg: Message) -> None:
         """The last price and its change over 24 hours (from the hourly candles), the rules, the open interest."""
         t, last = msg["T"], self.state.last_price
         day = [c for c in self.state.hours if c[0] >= t - 24 * HOUR]
         before = next((c[1] for c in day), None)
-        self.answer(msg, Last=last, Open24h=before, Change24h=(last - before) if last and before else 0,
+        self.respond(msg, Last=last, Open24h=before, Change24h=(last - before) if last and before else 0,
                     Volume24h=sum(c[5] for c in day), Tick=TICK, Lot=LOT, Custody=CUSTODY,
                     MaxOpen=self.limits.max_open, MinQuantity=self.limits.min_quantity,
                     MaxQuantity=self.limits.max_quantity, Orders=len(self.state.orders))

@@ -36,7 +36,7 @@ ROUTES: dict[str, Route] = {
     **{a: Route("room", "player") for a in ("Move", "Chat", "Whisper", "Who", "Petition", "Joke", "Prophecy",
                                             "HighLow")},
     # an NPC answers these from anywhere in the world
-    "Quote": Route("npc", "player"), "OracleInfo": Route("npc", "player"),
+    "Quote": Route("npc", "player"), "OracleInfo": Route("npc", "player"), "TraderInfo": Route("npc", "player"),
     "Petitions": Route("fed", "player"), "FedInfo": Route("fed", "greeted"),
     "HerdInfo": Route("herd", "greeted"),
     "Balance": Route("wallet", "player"), "Transfer": Route("wallet", "player"),

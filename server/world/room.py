@@ -46,6 +46,9 @@ class PlacedNpc(Protocol):
     @property
     def serves(self) -> dict[str, str]: ...
 
+    @property
+    def listens(self) -> bool: ...  # hears every chat line said in the room (a trader reading the mood)
+
     def describe(self) -> dict[str, object]: ...
 
 
@@ -250,6 +253,9 @@ class RoomActor(LoggedActor):
         for name in hearers:
             self.bus.send(player_id(name), line)
         self.answer(msg, Seq=self.state.chat_seq, Heard=len(hearers) - 1)
+        for npc in self.npcs.values():  # NPCs that read the room's mood hear every line (their own rules count them)
+            if npc.listens and npc.address:
+                self.bus.send(npc.address, {"Action": "Overheard", "Player": avatar.name, "Text": text, "T": msg["T"]})
         for npc in self.wanderers:  # a llama answers when a player near it speaks to it by name
             if npc.spec.name.lower() in text.lower() and near(avatar.walker.x, avatar.walker.y, npc.x, npc.y,
                                                               npc.spec.reach):

@@ -29,7 +29,8 @@ def world(tmp_path):
 def test_the_default_cast():
     cast = cast_of(ROOT / "worlds" / "llama-land")
     assert cast.king.committee == ["hawk", "dove", "chair"]
-    assert {p.spec.kind for p in cast.in_room("plaza")} == {"wanderer"}
+    assert {p.spec.kind for p in cast.in_room("plaza")} == {"wanderer", "trader"}
+    assert cast.placed["tess"].address == "trader:tess" and cast.placed["tess"].listens
     assert [p.spec.id for p in cast.in_room("stage")] == ["joker"] and cast.placed["oracle"].room == "grove"
     assert cast.placed["king"].room == "fed-hall" and cast.placed["king"].address == "fed"
     assert cast.specs["king"].economy["offering"] == 10**12 and cast.specs["oracle"].economy["win_ratio"] == 1.5

@@ -131,7 +131,7 @@ async def test_a_wanderer_answers_a_nearby_player_and_ignores_a_far_one(tmp_path
     try:
         alice = await player(srv, "alice")
         npcs = {n["Id"]: n for n in (await alice.wait_for(lambda e: e["Action"] == "RoomJoined", past=True))["Npcs"]}
-        assert set(npcs) == {"dolly", "paco"}  # the plaza's NPCs; the Joker and the Oracle have rooms of their own
+        assert set(npcs) == {"dolly", "paco", "tess"}  # the plaza's NPCs; the Joker and the Oracle have rooms of their own
         jobs = srv.runtime.engine.stats.jobs
         await alice.chat("Hello Paco, are you awake?")  # Paco hears only within 1 tile: no inference at all
         await asyncio.sleep(1.0)

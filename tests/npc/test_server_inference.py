@@ -30,7 +30,7 @@ async def test_herd_info_over_the_wire_and_metrics(live):
     assert info["Token"] == "wAR" and info["BaseFee"] > 0 and info["TokenFee"] > 0
     assert info["Multiplier"] == 1.0 and info["QueueLength"] == 0
     assert set(live.runtime.herd.templates) == {"king-verdict@1", "king-announce@1", "fed-vote@1", "fed-score@1", "joker-joke@1",
-                                        "oracle-prophecy@1", "llama-talk@1"}
+                                        "oracle-prophecy@1", "llama-talk@1", "trader-mood@1"}
     body = await asyncio.to_thread(lambda: urllib.request.urlopen(
         f"http://127.0.0.1:{live.port}/metrics", timeout=5).read().decode())
     for name in ("llama_land_inference_queue_depth 0", "llama_land_inference_workers_busy 0",
