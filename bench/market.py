@@ -105,14 +105,13 @@ async def load(args: argparse.Namespace, tmp: Path) -> None:
         print(f"(1) ledger transfers, {n} players:  {base:8.0f}/s  p50 {pctl(lat, .5):6.1f} ms  "
               f"p99 {pctl(lat, .99):6.1f} ms  server CPU {cpu / wall:.0%}")
         settled: list[float] = []
-        sent: dict[str, float] = {}
+        filled: dict[str, list[float]] = {c.name: [] for c in cs}  # per buyer: when each fill was answered
 
         def watch(c: GameClient):
             def on(ev: dict) -> None:
-                if ev["Action"] == "Credit-Notice" and ev.get("Token") == "LLAMA" and ev.get("Sender") == "market":
-                    t = sent.pop(c.name, None)
-                    if t is not None:
-                        settled.append((time.perf_counter() - t) * 1000)
+                if ev["Action"] == "Credit-Notice" and ev.get("Token") == "LLAMA" and ev.get("Sender") == "market" \
+                        and filled[c.name]:
+                    settled.append((time.perf_counter() - filled[c.name].pop(0)) * 1000)
             return on
 
         for c in cs:
@@ -120,20 +119,36 @@ async def load(args: argparse.Namespace, tmp: Path) -> None:
 
         async def order(i: int, c: GameClient) -> None:
             side = "sell" if i % 2 == 0 else "buy"
-            if side == "buy" and c.name not in sent:
-                sent[c.name] = time.perf_counter()
-            r = await c.request("PlaceOrder", Side=side, Price=1000 * TICK, Quantity=LOT)
-            if side == "buy" and not r["Filled"]:
-                sent.pop(c.name, None)  # rested: its fill comes later, not a latency of this order
+            r = await c.request("PlaceOrder", Side=side, Price=1000 * TICK, Quantity=LOT, timeout=30)
+            if side == "buy" and r["Filled"]:
+                filled[c.name].append(time.perf_counter())
 
         cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
         done, lat = await closed_loop(cs, args.seconds, order)
         wall, cpu = time.monotonic() - t0, cpu_seconds(proc.pid) - cpu0
-        print(f"(2) market orders, {n} players:     {done / wall:8.0f}/s  p50 {pctl(lat, .5):6.1f} ms  "
+        print(f"(2) market orders, {n} players flat out: {done / wall:5.0f}/s  p50 {pctl(lat, .5):6.1f} ms  "
               f"p99 {pctl(lat, .99):6.1f} ms  server CPU {cpu / wall:.0%}   ({done / wall / base:.2f}x the "
-              f"transfer rate)")
-        print(f"    order -> fill settled (buyer's LLAMA credited): p50 {pctl(settled, .5):.1f} ms  "
-              f"p99 {pctl(settled, .99):.1f} ms  ({len(settled)} fills)")
+              f"transfer rate; the latency is the queue of {n} waiting players)")
+        rate = args.rate
+        settled.clear()
+        lat = []
+        end = time.monotonic() + args.seconds
+
+        async def paced(i: int, c: GameClient) -> None:
+            await asyncio.sleep(i / rate)
+            while time.monotonic() < end:
+                t = time.perf_counter()
+                try:
+                    await order(i, c)
+                    lat.append((time.perf_counter() - t) * 1000)
+                except ServerError:
+                    pass
+                await asyncio.sleep(max(0.0, n / rate - (time.perf_counter() - t)))
+
+        await asyncio.gather(*(paced(i, c) for i, c in enumerate(cs)))
+        print(f"(2b) the same players at {rate:g} orders/s: order -> answer with its fills p50 {pctl(lat, .5):.1f} ms "
+              f"p99 {pctl(lat, .99):.1f} ms; fill -> buyer's LLAMA credited p50 {pctl(settled, .5):.1f} ms "
+              f"p99 {pctl(settled, .99):.1f} ms ({len(settled)} fills)")
         for c in cs:
             await c.close()
     finally:
@@ -186,6 +201,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--players", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rate", type=float, default=50.0, help="orders per second in the paced phase")
     parser.add_argument("--readings", type=int, default=5, help="trader readings (0: skip; needs the model)")
     args = parser.parse_args()
     print(f"machine: {machine()}; SQLite log; players in this process, the server a child process")

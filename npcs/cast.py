@@ -66,6 +66,12 @@ class Cast:
     def in_room(self, room: str) -> list[NpcPresence]:
         return [p for p in self.placed.values() if p.room == room]
 
+    def listeners(self, room: str) -> list[str]:
+        """Addresses of the NPCs that hear every chat line said in room: listening NPCs standing there, and those
+        whose file lists it under `listens`."""
+        return sorted(p.address for p in self.placed.values()
+                      if p.listens and p.address and (p.room == room or room in p.spec.listens))
+
     def of_kind(self, kind: str) -> list[NpcSpec]:
         return [s for s in self.specs.values() if s.kind == kind]
 
@@ -104,6 +110,9 @@ def load_cast(world: object, templates: dict[str, PromptTemplate]) -> Cast:
                                              e["idle_every_s"], room.standable)
             cast.placed[npc_id] = presence
     for spec in specs.values():
+        unknown = [r for r in spec.listens if r not in world.rooms]  # type: ignore[attr-defined]
+        if unknown:
+            raise NpcError(f"{spec.path}: listens to {unknown[0]!r}, which is not a room of this world")
         if KINDS[spec.kind].placed and spec.id not in cast.placed:
             raise NpcError(f"{spec.path}: a {spec.kind} must stand somewhere: add an object named {spec.id!r} to "
                            f"the 'npcs' layer of a map")

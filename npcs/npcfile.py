@@ -41,7 +41,8 @@ class NpcError(Exception):
 
 
 MODEL_KEYS = {"max_tokens", "temperature", "top_k", "top_p", "grammar"}
-TOP_KEYS = {"name", "kind", "persona", "reach", "committee", "templates", "model", "lines", "economy", "judge"}
+TOP_KEYS = {"name", "kind", "persona", "reach", "committee", "templates", "model", "lines", "economy", "judge",
+            "listens"}
 JUDGE_KEYS = {"examples": str, "committee_weight": float, "neighbours": int, "trick_margin": float}
 
 
@@ -58,6 +59,7 @@ class NpcSpec:
     economy: dict[str, Any] = field(default_factory=dict)
     committee: list[str] = field(default_factory=list)
     judge: tuple[JudgeConfig, ExampleIndex | None] = (JudgeConfig(), None)  # a king's: see [judge]
+    listens: tuple[str, ...] = ()  # a listening kind's rooms besides its own, whose chat it hears
 
     def line(self, role: str, index: int, **values: str) -> str:
         options = self.lines.get(role) or [""]
@@ -87,7 +89,13 @@ def load_npc(path: Path, templates: dict[str, PromptTemplate], default_reach: in
     reach = doc.get("reach", default_reach)
     if isinstance(reach, bool) or not isinstance(reach, int) or not 1 <= reach <= 100:
         raise bad(f"reach must be a whole number of tiles from 1 to 100, got {reach!r}")
+    listens = doc.get("listens", [])
+    if not isinstance(listens, list) or not all(isinstance(r, str) and r for r in listens):
+        raise bad("listens is a list of room names, like [\"plaza\", \"stage\"]")
+    if listens and not KINDS[kind].listens:
+        raise bad(f"a {kind} does not listen to rooms: listens is for kinds that do (trader)")
     return NpcSpec(
+        listens=tuple(listens),
         id=path.stem, path=path, name=doc["name"].strip(), kind=kind, persona=doc["persona"].strip(), reach=reach,
         templates=_templates(doc, kind, templates, bad, path.stem), lines=_lines(doc.get("lines", {}), kind, bad),
         economy=_economy(doc.get("economy", {}), kind, bad), committee=_committee(doc, kind, bad),

@@ -153,7 +153,8 @@ class WorldRuntime:
             bank = ["accounts", "token:wAR", "token:LLAMA", "market"] if self.bank else []
             await self.ownership.claim([*bank, *(f"room:{name}" for name in self.room_names)], now_ms)
         self.rooms = {name: RoomActor(self.world, self.world.rooms[name], self.bus, self.log, self.db, self.metrics,
-                                      self.cast.in_room(name), source=self.room_config)
+                                      self.cast.in_room(name), source=self.room_config,
+                                      listeners=self.cast.listeners(name))
                       for name in self.room_names}
         self.actors = [*self.rooms.values()]
         if self.bank:
@@ -330,9 +331,10 @@ class WorldRuntime:
         self.templates = templates
         return changed
 
-    def room_config(self, name: str) -> tuple[World, Any, list[NpcPresence]]:
-        """What a room serves now: the world, its map, the NPCs placed in it (read by the room on Reload)."""
-        return self.world, self.world.rooms[name], self.cast.in_room(name)
+    def room_config(self, name: str) -> tuple[World, Any, list[NpcPresence], list[str]]:
+        """What a room serves now: the world, its map, the NPCs placed in it, the NPCs that listen to its chat
+        (read by the room on Reload)."""
+        return self.world, self.world.rooms[name], self.cast.in_room(name), self.cast.listeners(name)
 
     def _swap_rooms(self, world: World, cast: Cast) -> list[str]:
         changed, t = [], now_ms()
@@ -341,7 +343,8 @@ class WorldRuntime:
                 continue
             before = sorted((p.spec.id, p.x, p.y, p.spec) for p in self.cast.in_room(name))
             after = sorted((p.spec.id, p.x, p.y, p.spec) for p in cast.in_room(name))
-            if room.sha256 != self.world.rooms[name].sha256 or before != after or world.rules != self.world.rules:
+            if room.sha256 != self.world.rooms[name].sha256 or before != after or world.rules != self.world.rules \
+                    or self.cast.listeners(name) != cast.listeners(name):
                 changed.append(name)
         self.world, self.cast = world, cast  # what the rooms read when they handle Reload
         for name in changed:

@@ -46,14 +46,11 @@ class PlacedNpc(Protocol):
     @property
     def serves(self) -> dict[str, str]: ...
 
-    @property
-    def listens(self) -> bool: ...  # hears every chat line said in the room (a trader reading the mood)
-
     def describe(self) -> dict[str, object]: ...
 
 
 # A room's current (world, map, NPCs placed in it), by room name: what a Reload swaps in.
-RoomSource = Callable[[str], "tuple[World, RoomMap, list[PlacedNpc]]"]
+RoomSource = Callable[[str], "tuple[World, RoomMap, list[PlacedNpc], list[str]]"]  # ..., the listeners' addresses
 
 
 
@@ -72,7 +69,8 @@ class RoomActor(LoggedActor):
     state: RoomState
 
     def __init__(self, world: World, room: RoomMap, bus: Bus, log: MessageLog, db: Database, metrics: Any,
-                 npcs: "list[PlacedNpc] | None" = None, source: "RoomSource | None" = None):
+                 npcs: "list[PlacedNpc] | None" = None, source: "RoomSource | None" = None,
+                 listeners: list[str] | None = None):
         super().__init__(f"room:{room.name}", log)
         self.world, self.room, self.rules = world, room, world.rules
         self.bus, self.log, self.db, self.metrics = bus, log, db, metrics
@@ -83,6 +81,7 @@ class RoomActor(LoggedActor):
         self.npcs = {n.spec.id: n for n in npcs or []}
         self.wanderers = [n for n in self.npcs.values() if n.wanderer is not None]
         self.source = source  # where a Reload reads the room's new map and NPCs from
+        self.listeners = listeners or []  # NPCs (here or elsewhere) that hear every chat line said in this room
         for name, match, fn, *inline in [
             ("enter", action("Enter"), self.on_enter),
             ("leave", action("Leave"), self.on_leave),
@@ -158,7 +157,7 @@ class RoomActor(LoggedActor):
         connected and in place — or, if their tile is now blocked, on the nearest walkable one — and get a fresh
         RoomJoined (the new map, the new NPCs)."""
         assert self.source is not None
-        world, room, npcs = self.source(self.room.name)
+        world, room, npcs, self.listeners = self.source(self.room.name)
         t = msg["T"]
         self.world, self.rules, self.room = world, world.rules, room
         self.npcs = {n.spec.id: n for n in npcs}
@@ -253,9 +252,9 @@ class RoomActor(LoggedActor):
         for name in hearers:
             self.bus.send(player_id(name), line)
         self.answer(msg, Seq=self.state.chat_seq, Heard=len(hearers) - 1)
-        for npc in self.npcs.values():  # NPCs that read the room's mood hear every line (their own rules count them)
-            if npc.listens and npc.address:
-                self.bus.send(npc.address, {"Action": "Overheard", "Player": avatar.name, "Text": text, "T": msg["T"]})
+        for address in self.listeners:  # NPCs that read the mood hear every line (their own rules count them)
+            self.bus.send(address, {"Action": "Overheard", "Player": avatar.name, "Room": self.room.name,
+                                    "Text": text, "T": msg["T"]})
         for npc in self.wanderers:  # a llama answers when a player near it speaks to it by name
             if npc.spec.name.lower() in text.lower() and near(avatar.walker.x, avatar.walker.y, npc.x, npc.y,
                                                               npc.spec.reach):

@@ -81,3 +81,19 @@ def test_placement_mistakes(world):
     (world / "npcs" / "zed.toml").write_text((world / "npcs" / "joker.toml").read_text())
     with pytest.raises(NpcError, match=r"zed.toml: a joker must stand somewhere"):
         cast_of(world)
+
+
+def test_a_trader_listens_to_its_room_and_the_rooms_its_file_lists(world):
+    assert cast_of(world).listeners("plaza") == ["trader:tess"] and cast_of(world).listeners("stage") == []
+    tess = world / "npcs" / "tess.toml"
+    tess.write_text('listens = ["stage"]\n' + tess.read_text())
+    cast = cast_of(world)
+    assert cast.listeners("stage") == ["trader:tess"] and cast.listeners("plaza") == ["trader:tess"]
+    tess.write_text(tess.read_text().replace('listens = ["stage"]', 'listens = ["attic"]'))
+    with pytest.raises(NpcError, match="listens to 'attic', which is not a room"):
+        cast_of(world)
+    dolly = world / "npcs" / "dolly.toml"
+    tess.write_text(tess.read_text().replace('listens = ["attic"]\n', ""))
+    dolly.write_text('listens = ["stage"]\n' + dolly.read_text())
+    with pytest.raises(NpcError, match="a wanderer does not listen"):
+        cast_of(world)
