@@ -10,7 +10,7 @@ from client.net import GameClient
 
 from conftest import ServerProcess
 from court import DEFAULT_WORLD
-from test_client_input import Person, button, wait
+from test_client_input import register_by_typing, wait
 
 
 def test_the_client_follows_hand_offs_between_room_hosts(display, postgres, nats_server):
@@ -28,14 +28,7 @@ def test_the_client_follows_hand_offs_between_room_hosts(display, postgres, nats
     loop.run_until_complete(bob.request("Chat", Text="the hall is through the north door"))
     window = GameWindow(bank.url)
     try:
-        you = Person(window)
-        login = window.current_view
-        you.type("alice")
-        you.key("Return")
-        you.type("pw-secret")
-        you.click(*button(login, "Register").rect.center)
-        wait(window, lambda: type(window.current_view).__name__ == "PlayView", what="the game")
-        play = window.current_view
+        you, play = register_by_typing(window, "alice")
         net = window.net
         wait(window, lambda: play.scene is not None and play.scene.name == "plaza", 15, "the plaza")
         assert net.client.url == a.url and net.client.moves == 1  # the bank serves no room: sent to A

@@ -66,6 +66,18 @@ def button(view, text):
     return next(w for w in view.ui.walk_widgets() if isinstance(w, UIFlatButton) and w.text == text)
 
 
+def register_by_typing(window, name: str, password: str = "pw-secret"):
+    """At the login screen: type the name, Return, the password, click Register; (the person, the game view)."""
+    you = Person(window)
+    login = window.current_view
+    you.type(name)
+    you.key("Return")
+    you.type(password)
+    you.click(*button(login, "Register").rect.center)
+    wait(window, lambda: type(window.current_view).__name__ == "PlayView", what="the game")
+    return you, window.current_view
+
+
 def test_a_player_types_logs_in_chats_and_petitions_with_real_input(display, tmp_path):
     from client.app import GameWindow
 

@@ -10,7 +10,7 @@ from server.core.units import UNIT
 
 from conftest import ServerProcess
 from court import DEFAULT_WORLD
-from test_client_input import Person, button, wait
+from test_client_input import button, register_by_typing, wait
 
 
 def test_a_player_places_an_order_through_the_panel_and_sees_it_on_the_chart(display, tmp_path):
@@ -22,14 +22,7 @@ def test_a_player_places_an_order_through_the_panel_and_sees_it_on_the_chart(dis
     loop = asyncio.new_event_loop()
     window = GameWindow(server.url)
     try:
-        you = Person(window)
-        login = window.current_view
-        you.type("alice")
-        you.key("Return")
-        you.type("pw-secret")
-        you.click(*button(login, "Register").rect.center)
-        wait(window, lambda: type(window.current_view).__name__ == "PlayView", what="the game")
-        play = window.current_view
+        you, play = register_by_typing(window, "alice")
         wait(window, lambda: play.scene is not None and play.scene.by_name("Tess the Trader") is not None, 15,
              "Tess in the plaza")
         for _ in range(6):  # click next to her until she is in reach
