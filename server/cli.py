@@ -16,6 +16,7 @@ from pathlib import Path
 from server.core.db import DEFAULT_URL, BadDatabaseURL, Database
 from server.core.lease import OwnershipRefused
 from server.core.log import LogCorrupt, replay_all
+from server.cli_admin import add_admin_command
 from server.cli_scale import (add_cluster_command, add_nats_options, add_worker_command, part_of, read_live_states,
                               roles_of, run_loop)
 from server.reducers import state_for
@@ -176,51 +177,6 @@ def cmd_verify(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
-def cmd_admin(args: argparse.Namespace) -> None:
-    from client.net import GameClient, ServerError
-    from server.core.units import show
-
-    from server.core.units import parse_amount
-    from server.economy.admin import default_key_file
-
-    try:
-        amount = parse_amount(args.amount)
-    except ValueError as exc:
-        fail(str(exc))
-    if amount <= 0:
-        fail(f"an amount is more than 0, got {args.amount!r}")
-    key_file = args.admin_key_file or default_key_file(args.db)
-    if not key_file.is_file():
-        fail(f"no admin key at {key_file} (the server writes it at start; pass --db or --admin-key-file)")
-
-    key = key_file.read_text().strip()
-    if args.admin_command == "credit":
-        request = {"Action": "AdminCredit", "Key": key, "Name": args.name, "Amount": amount, "Token": args.token}
-    else:
-        request = {"Action": "AdminWithdraw", "Key": key, "From": args.account, "To": args.to, "Amount": amount,
-                   "Token": args.token}
-
-    async def ask() -> dict:
-        client = await GameClient.connect(args.url)
-        try:
-            return await client.request(request.pop("Action"), **request)
-        finally:
-            await client.close()
-
-    try:
-        done = asyncio.run(ask())
-    except ServerError as exc:
-        fail(f"{exc.code}: {exc.frame.get('Message')}")
-    except OSError as exc:
-        fail(f"cannot reach {args.url}: {exc}")
-    if args.admin_command == "credit":
-        print(f"credited {args.amount} {done['Token']} to {done['Name']}; balance now "
-              f"{show(done['Balance'])} {done['Token']}")
-    else:
-        print(f"withdrew {args.amount} {done['Token']} from {done['From']} to {done['To']}; {done['From']} now "
-              f"holds {show(done['Balance'])} {done['Token']}")
-
-
 def cmd_play(args: argparse.Namespace) -> None:
     from client.app import DEFAULT_WORLD, play
 
@@ -359,24 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--model", help="model file to use instead of the recorded path (its sha256 must match)")
     ver.set_defaults(fn=cmd_verify)
 
-    adm = sub.add_parser("admin", help="operator actions on a running server",
-                         description="Operator actions on a running server on this machine, authenticated by the "
-                                     "admin key file the server writes at start.")
-    adm_sub = adm.add_subparsers(dest="admin_command", required=True)
-    credit = adm_sub.add_parser("credit", help="credit a player with tokens (wAR; LLAMA only comes from the Fed)")
-    credit.add_argument("name", help="the player's name")
-    credit.add_argument("amount", help="amount in whole tokens, e.g. 25 or 0.5")
-    withdraw = adm_sub.add_parser("withdraw", help="move tokens out of a world account (e.g. the Oracle's pool) "
-                                                   "to a player")
-    withdraw.add_argument("account", help="the world account, e.g. oracle")
-    withdraw.add_argument("amount", help="amount in whole tokens, e.g. 25 or 0.5")
-    withdraw.add_argument("--to", required=True, help="the player who receives it")
-    for cmd, token in ((credit, "wAR"), (withdraw, "LLAMA")):
-        cmd.add_argument("--token", default=token, help=f"token (default: {token})")
-        cmd.add_argument("--url", default="ws://127.0.0.1:8765/", help="the server's websocket URL")
-        cmd.add_argument("--db", default=DEFAULT_URL, help="the server's database URL, to find its admin key")
-        cmd.add_argument("--admin-key-file", type=Path, help="the admin key file (default: next to the database)")
-        cmd.set_defaults(fn=cmd_admin)
+    add_admin_command(sub, DEFAULT_URL)
     game = sub.add_parser("play", help="the desktop client (needs a display)")
     game.add_argument("--url", default="ws://127.0.0.1:8765/", help="the server (default: ws://127.0.0.1:8765/)")
     game.add_argument("--name", help="your name, filled in on the login screen")

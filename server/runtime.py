@@ -180,7 +180,8 @@ class WorldRuntime:
         self.ledger = TokenActor("wAR", self.bus, self.log, cap=None, minters=("allowance", "operator"))
         self.llama = TokenActor("LLAMA", self.bus, self.log, cap=LLAMA_CAP, minters=("fed",))
         self.market = MarketActor(self.bus, self.log)
-        self.actors[:0] = [AccountsActor(self.bus, self.log), self.ledger, self.llama, self.market]
+        accounts = AccountsActor(self.bus, self.log, world=lambda: self.world)
+        self.actors[:0] = [accounts, self.ledger, self.llama, self.market]
         if self.inference is not None:
             await self._start_inference(self.inference)
         self.memory = NpcMemory(self.db)

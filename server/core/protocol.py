@@ -38,6 +38,9 @@ class Code:
     BAD_CREDENTIALS = "BAD_CREDENTIALS"
     SESSION_EXPIRED = "SESSION_EXPIRED"
     BAD_TICKET = "BAD_TICKET"
+    NOT_A_CITIZEN = "NOT_A_CITIZEN"
+    BAD_INVITE = "BAD_INVITE"
+    TOO_MANY_ACCOUNTS = "TOO_MANY_ACCOUNTS"
     RATE_LIMITED = "RATE_LIMITED"
     BUSY = "BUSY"
     UNAVAILABLE = "UNAVAILABLE"
@@ -130,7 +133,10 @@ DIRECTIONS = ("N", "S", "E", "W", "NE", "NW", "SE", "SW")
 # Every client action and its fields. "Id" and "Action" are checked for all of them.
 ACTIONS: dict[str, dict[str, Field]] = {
     "Hello": {"Version": Field(int)},
-    "Register": {"Name": Field(str, max_len=64), "Password": Field(str, max_len=256)},
+    "Register": {"Name": Field(str, max_len=64), "Password": Field(str, max_len=256),
+                 "Invite": Field(str, required=False, max_len=64)},
+    "BecomeCitizen": {"Invite": Field(str, required=False, max_len=64)},
+    "Citizenship": {},
     "Login": {"Name": Field(str, max_len=64), "Password": Field(str, max_len=256)},
     "Resume": {"Token": Field(str, required=False, max_len=128), "Ticket": Field(str, required=False, max_len=128)},
     "Logout": {},
@@ -168,6 +174,9 @@ ACTIONS: dict[str, dict[str, Field]] = {
     "Trades": {"Limit": Field(int, required=False)},
     "Candles": {"Interval": Field(str, required=False, choices=("1m", "1h")), "Limit": Field(int, required=False)},
     "MarketInfo": {},
+    "AdminInvite": {"Key": Field(str, max_len=128), "Count": Field(int, required=False)},
+    "AdminCitizens": {"Key": Field(str, max_len=128)},
+    "AdminApprove": {"Key": Field(str, max_len=128), "Name": Field(str, max_len=64)},
     "AdminWithdraw": {"Key": Field(str, max_len=128), "From": Field(str, max_len=64), "To": Field(str, max_len=64),
                       "Amount": Field(int), "Token": Field(str, required=False, max_len=16)},
     "AdminCredit": {"Key": Field(str, max_len=128), "Name": Field(str, max_len=64), "Amount": Field(int),

@@ -14,7 +14,8 @@ import hmac
 import re
 import secrets
 
-from typing import Any
+from collections import deque
+from typing import Any, Callable
 
 from server.core.actors import Bus, Message, action
 from server.core.db import Account
@@ -23,6 +24,7 @@ from server.core.protocol import Code
 from server.core.protocol import Refused
 from server.core.logged import LoggedActor
 from server.core.state import ActorState
+from server.economy.citizens import OPEN_WORLD, Citizens, within_limit
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{2,19}$")
 # Names NPCs speak under, and words that would let a player pass as the server.
@@ -60,23 +62,49 @@ def verify_password(password: str, stored: str) -> bool:
 
 
 class AccountsState(ActorState):
-    """Who exists. Passwords are only ever stored as scrypt hashes."""
+    """Who exists, and who is a citizen. Passwords are only ever stored as scrypt hashes, invite codes as sha256."""
 
     kind = "accounts"
 
     def __init__(self) -> None:
         self.accounts: dict[str, dict[str, Any]] = {}
+        self.citizens: dict[str, dict[str, Any]] = {}  # lower-cased name -> {"Via", "T"} (not in an open world)
+        self.invites: dict[str, dict[str, Any]] = {}  # sha256 of a code -> {"T", "Used": lower-cased name | None}
+        self.applicants: dict[str, int] = {}  # lower-cased name -> when they applied (approval worlds)
+
+    def to_data(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        for key in ("citizens", "invites", "applicants"):  # a log from before citizenship keeps its digest
+            if not data[key]:
+                del data[key]
+        return data
 
     def on_Register(self, msg: dict[str, Any]) -> None:
         # Keyed by the lower-cased name so "Alice" and "alice" can never both exist.
         self.accounts[msg["Player"]] = {"Name": msg["Name"], "Hash": msg["Hash"], "Created": msg["T"]}
+        if msg.get("Citizen"):
+            self.on_Citizen({"Player": msg["Player"], "Via": msg["Citizen"], "Invite": msg.get("Invite"),
+                             "T": msg["T"]})
+
+    def on_Invites(self, msg: dict[str, Any]) -> None:
+        for code_hash in msg["Hashes"]:
+            self.invites[code_hash] = {"T": msg["T"], "Used": None}
+
+    def on_Apply(self, msg: dict[str, Any]) -> None:
+        self.applicants[msg["Player"]] = msg["T"]
+
+    def on_Citizen(self, msg: dict[str, Any]) -> None:
+        self.citizens[msg["Player"]] = {"Via": msg["Via"], "T": msg["T"]}
+        self.applicants.pop(msg["Player"], None)
+        if msg.get("Invite"):
+            self.invites[msg["Invite"]]["Used"] = msg["Player"]
 
 
 SESSION_MAX_MS = 12 * 3600 * 1000  # a session token whose process vanished without ending it: void after this
 TICKET_MS = 10_000  # a hand-off ticket is for the reconnect that follows at once: seconds, one use
 
 
-class AccountsActor(LoggedActor):
+class AccountsActor(Citizens, LoggedActor):
     """Owns the account list — Register (logged) and Lookup (a read) — and, in memory, the world's sessions:
     every session token (one per player: a newer one voids the older) and every hand-off ticket, so a token
     issued by one process resumes on any other, and a ticket moves a player to another process exactly once.
@@ -85,9 +113,16 @@ class AccountsActor(LoggedActor):
     State = AccountsState
     state: AccountsState
 
-    def __init__(self, bus: Bus, log: MessageLog):
+    def __init__(self, bus: Bus, log: MessageLog, world: Callable[[], Any] | None = None):
         super().__init__("accounts", log)
         self.bus = bus
+        self.world = world or (lambda: OPEN_WORLD)  # the world now (a reload may change its [citizenship])
+        self.recent: dict[str, deque] = {}  # client address -> when its accounts of the last hour were made
+        self.tasks: set[asyncio.Task] = set()
+        for name, fn in [("IsCitizen", self.on_is_citizen), ("BecomeCitizen", self.on_become_citizen),
+                         ("MakeInvites", self.on_make_invites), ("Approve", self.on_approve),
+                         ("Citizens", self.on_citizens)]:
+            self.handle(name.lower(), action(name), fn)
         self.handle("register", action("Register"), self.on_register)
         self.handle("lookup", action("Lookup"), self.on_lookup)
         self.handle("open-session", action("OpenSession"), self.on_open_session)
@@ -100,17 +135,28 @@ class AccountsActor(LoggedActor):
         self.tickets: dict[str, tuple[int, dict[str, Any]]] = {}  # ticket -> (expires at, where the player goes)
 
     async def on_register(self, msg: Message) -> None:
-        key = msg["Player"].lower()
+        key, t = msg["Player"].lower(), msg["T"]
         if key in self.state.accounts:
             self.refuse(msg, Code.NAME_TAKEN, "that name is taken")
             return
-        entry = {"Action": "Register", "Player": key, "Name": msg["Player"], "Hash": msg["Hash"], "T": msg["T"]}
-        await self.record(entry, [Account(name=msg["Player"], pw_hash=msg["Hash"], created_ms=msg["T"])])
-        self.reply(msg, "Registered", Name=msg["Player"])
+        limit = self.world().citizenship.new_accounts_per_hour
+        if not within_limit(self.recent, msg.get("Address", ""), t, limit):
+            self.refuse(msg, Code.TOO_MANY_ACCOUNTS, f"at most {limit} new accounts an hour from one address; "
+                                                     f"try again later")
+            return
+        citizenship = self.citizenship_on_register(msg, key)
+        if citizenship is None:
+            return
+        entry = {"Action": "Register", "Player": key, "Name": msg["Player"], "Hash": msg["Hash"], "T": t,
+                 **citizenship}
+        await self.record(entry, [Account(name=msg["Player"], pw_hash=msg["Hash"], created_ms=t)])
+        if self.mode == "approval":  # in the operator's queue from the start
+            await self.record({"Action": "Apply", "Player": key, "T": t})
+        self.reply(msg, "Registered", Name=msg["Player"], Citizen=self.is_citizen(key))
 
     def on_lookup(self, msg: Message) -> None:
-        found = self.state.accounts.get(msg["Player"].lower())
-        self.reply(msg, "Found", Account=found)
+        key = msg["Player"].lower()
+        self.reply(msg, "Found", Account=self.state.accounts.get(key), Citizen=self.is_citizen(key))
 
 
     # --- sessions and hand-off tickets (not logged: a restart ends every session, as a restart always did) -------

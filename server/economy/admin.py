@@ -49,6 +49,8 @@ async def handle(ctx: RequestContext, msg: dict[str, Any]) -> dict[str, Any]:
     ref = msg.get("Id")
     if not ctx.loopback or not hmac.compare_digest(msg["Key"].encode(), ctx.admin_key.encode()):
         raise ProtocolError(Code.FORBIDDEN, "admin requests need the admin key, from this machine", ref)
+    if msg["Action"] in CITIZENSHIP:
+        return await _citizenship(ctx, msg)
     token = msg.get("Token") or "wAR"
     if token not in TOKENS:
         raise ProtocolError(Code.BAD_REQUEST, f"Token must be one of {', '.join(TOKENS)}", ref)
@@ -81,3 +83,23 @@ async def _withdraw(ctx: RequestContext, msg: dict[str, Any], token: str, to: st
     if done["Action"] == "Error":
         raise ProtocolError(done["Code"], done["Message"], ref)
     return response(msg, From=source, To=to, Token=token, Amount=msg["Amount"], Balance=done["Balance"])
+
+
+CITIZENSHIP = {"AdminInvite": "MakeInvites", "AdminCitizens": "Citizens", "AdminApprove": "Approve"}
+
+
+async def _citizenship(ctx: RequestContext, msg: dict[str, Any]) -> dict[str, Any]:
+    """Invite codes (`admin invite`), the approval queue (`admin citizens`), an approval (`admin approve NAME`)."""
+    ref = msg.get("Id")
+    ask: dict[str, Any] = {"Action": CITIZENSHIP[msg["Action"]], "T": ctx.t}
+    if msg["Action"] == "AdminInvite":
+        count = msg.get("Count") or 1
+        if not 1 <= count <= 100:
+            raise ProtocolError(Code.BAD_REQUEST, "Count is 1 to 100 invite codes", ref)
+        ask["Count"] = count
+    elif msg["Action"] == "AdminApprove":
+        ask["Player"] = msg["Name"]
+    done = await ctx.bus.call("accounts", ask)
+    if done["Action"] == "Error":
+        raise ProtocolError(done["Code"], done["Message"], ref)
+    return response(msg, **{k: v for k, v in done.items() if k not in ("Action", "ReplyTo")})

@@ -15,26 +15,35 @@ from server.economy.accounts import MIN_PASSWORD, check_name, hash_off_loop, ver
 from server.net.host import WorldHost
 
 
-async def register(host: WorldHost, msg: Message, scrypt_n: int) -> str:
+async def register(host: WorldHost, msg: Message, scrypt_n: int, address: str = "") -> tuple[str, bool]:
+    """The new account's name and whether it is a citizen (docs/protocol.md, Citizenship)."""
     name, password = msg["Name"], msg["Password"]
     check_name(name, host.npc_names)
     if len(password) < MIN_PASSWORD:
         raise Refused(Code.WEAK_PASSWORD, f"a password needs at least {MIN_PASSWORD} characters")
     pw_hash = await hash_off_loop(password, scrypt_n)
-    reply = await host.bus.call("accounts", {"Action": "Register", "Player": name, "Hash": pw_hash, "T": now_ms()})
+    ask = {"Action": "Register", "Player": name, "Hash": pw_hash, "Address": address, "T": now_ms()}
+    if msg.get("Invite"):
+        ask["Invite"] = msg["Invite"]
+    reply = await host.bus.call("accounts", ask)
     if reply["Action"] == "Error":
         raise Refused(reply["Code"], reply["Message"])
-    return name
+    return name, bool(reply.get("Citizen"))
 
 
-async def login(host: WorldHost, msg: Message) -> str:
+async def login(host: WorldHost, msg: Message) -> tuple[str, bool]:
     reply = await host.bus.call("accounts", {"Action": "Lookup", "Player": msg["Name"]})
     account = reply["Account"]
     stored = account["Hash"] if account else host.dummy_hash
     ok = await verify_off_loop(msg["Password"], stored)
     if not (ok and account):
         raise Refused(Code.BAD_CREDENTIALS, "wrong name or password")
-    return account["Name"]
+    return account["Name"], bool(reply.get("Citizen"))
+
+
+async def citizenship(host: WorldHost, name: str) -> Message:
+    """{Mode, Citizen, Pending, How} of a player, from the world's accounts."""
+    return await host.bus.call("accounts", {"Action": "IsCitizen", "Player": name})
 
 
 async def resume(host: WorldHost, msg: Message) -> tuple[str, dict[str, Any] | None]:

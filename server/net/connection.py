@@ -33,6 +33,7 @@ from server.net.session import Phase, RateLimit, SessionConfig, after, decide
 from server.net.wire import FrameInbox, LeanServerConnection
 
 log = logging.getLogger("llama_land.session")
+CITIZENS_ONLY = frozenset({"Petition", "PlaceOrder"})  # what a non-citizen may not do (NOT_A_CITIZEN)
 
 
 class Connection:
@@ -44,10 +45,11 @@ class Connection:
         self.player: PlayerEdge | None = None
         self.limit = RateLimit(config.rate, config.burst, time.monotonic())
         self.closing = False
+        self.citizen: bool | None = None  # known once asked; only ever becomes True
         self.handlers = {"hello": self.on_hello, "ping": self.on_ping, "auth": self.on_auth,
                          "logout": self.on_logout, "npc": self.on_npc, "fed": self.on_fed, "herd": self.on_herd,
                          "wallet": self.on_wallet, "admin": self.on_admin,
-                         "market": self.on_market}
+                         "market": self.on_market, "citizen": self.on_citizen}
 
     # --- output ----------------------------------------------------------------------------------------------
 
@@ -119,6 +121,8 @@ class Connection:
             msg = protocol.decode(data)
             route = decide(self.phase, msg, self.player.name if self.player else None)
             if route.to == "room":
+                if msg["Action"] in CITIZENS_ONLY and not self.citizen:
+                    return self._handle_reporting(self.citizen_to_room, msg)
                 self.to_room(msg)
                 return None
         except ProtocolError as exc:
@@ -157,6 +161,32 @@ class Connection:
             out["Id"] = ref
         return out
 
+    async def require_citizen(self, msg: Message) -> None:
+        """Petitions and orders are for citizens (docs/protocol.md, Citizenship); asked once, then remembered."""
+        assert self.player is not None
+        if not self.citizen:
+            known = await auth.citizenship(self.host, self.player.name)
+            self.citizen = bool(known["Citizen"])
+            if not self.citizen:
+                raise Refused(Code.NOT_A_CITIZEN, known["How"])
+
+    async def citizen_to_room(self, msg: Message) -> None:
+        await self.require_citizen(msg)
+        self.to_room(msg)
+
+    async def on_citizen(self, msg: Message) -> None:
+        """Citizenship: where the player stands; BecomeCitizen: redeem an invite code or apply."""
+        assert self.player is not None
+        if msg["Action"] == "Citizenship":
+            known = await auth.citizenship(self.host, self.player.name)
+        else:
+            known = await self.host.bus.call("accounts", {"Action": "BecomeCitizen", "Player": self.player.name,
+                                                          "Invite": msg.get("Invite"), "T": now_ms()})
+            if known["Action"] == "Error":
+                raise Refused(known["Code"], known["Message"])
+        self.citizen = bool(known["Citizen"]) or self.citizen
+        self.send(response(msg, **{k: known[k] for k in ("Mode", "Citizen", "Pending", "How") if k in known}))
+
     def to_room(self, msg: Message) -> None:
         assert self.player is not None
         routed = self.stamped(msg)
@@ -166,6 +196,9 @@ class Connection:
             self.host.bus.send(self.player.room, routed)
         except MailboxFull:
             raise ProtocolError(Code.BUSY, "the room is busy; try again in a moment", msg.get("Id")) from None
+
+    def address(self) -> str:
+        return str((self.ws.remote_address or ("",))[0])
 
     def context(self) -> RequestContext:
         host = (self.ws.remote_address or ("",))[0]
@@ -209,6 +242,8 @@ class Connection:
 
     async def on_market(self, msg: Message) -> None:
         """To the market (on the bank), which answers the player directly, like an NPC."""
+        if msg["Action"] in CITIZENS_ONLY:
+            await self.require_citizen(msg)
         try:
             sent = self.host.bus.may_reach("market") and self.host.bus.send("market", self.stamped(msg))
         except MailboxFull:
@@ -239,11 +274,12 @@ class Connection:
     async def on_auth(self, msg: Message) -> None:
         action, place = msg["Action"], None
         if action == "Register":
-            name = await auth.register(self.host, msg, self.config.scrypt_n)
+            name, self.citizen = await auth.register(self.host, msg, self.config.scrypt_n, self.address())
         elif action == "Login":
-            name = await auth.login(self.host, msg)
+            name, self.citizen = await auth.login(self.host, msg)
         else:
             name, place = await auth.resume(self.host, msg)
+            self.citizen = bool((await auth.citizenship(self.host, name))["Citizen"])
         room, fields = await self.presence.placement(name, place)
         if room not in self.host.rooms_here:  # served by another process: go there (docs/protocol.md, Moved)
             where = await self.host.hand_off(name, room, fields)
@@ -260,7 +296,7 @@ class Connection:
 
     async def grant_allowance(self, name: str) -> None:
         allowance = self.host.world.starting_war
-        if allowance > 0:  # asked again at every login: the ledger grants it once, even if a crash came between
+        if allowance > 0 and self.citizen:  # asked again at every login: the ledger grants it once, even if a crash came between
             try:
                 await self.host.bus.call("token:wAR", {"Action": "Allowance", "To": name, "Amount": allowance,
                                                        "T": now_ms()})

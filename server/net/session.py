@@ -44,6 +44,9 @@ ROUTES: dict[str, Route] = {
     **{a: Route("market", "player") for a in ("PlaceOrder", "CancelOrder", "MyOrders", "OrderBook", "Trades",
                                               "Candles", "MarketInfo")},
     "AdminCredit": Route("admin", "greeted"), "AdminWithdraw": Route("admin", "greeted"),
+    "AdminInvite": Route("admin", "greeted"), "AdminCitizens": Route("admin", "greeted"),
+    "AdminApprove": Route("admin", "greeted"),
+    "BecomeCitizen": Route("citizen", "player"), "Citizenship": Route("citizen", "player"),
 }
 assert ROUTES.keys() == protocol.ACTIONS.keys(), "every protocol action needs a route"
 

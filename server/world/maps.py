@@ -93,6 +93,33 @@ class RoomMap:
         return tiles[int.from_bytes(digest[:8], "big") % len(tiles)]
 
 
+@dataclass(frozen=True)
+class Citizenship:
+    """[citizenship]: who gets the starting allowance and may petition and trade (docs/worlds.md).
+    open: everyone who registers; invite: who registers (or later redeems) an operator's invite code; approval:
+    who applies and is approved by the operator. new_accounts_per_hour: per client address, 0 for no limit."""
+
+    mode: str = "open"
+    new_accounts_per_hour: int = 0
+
+
+CITIZENSHIP_MODES = ("open", "invite", "approval")
+
+
+def _citizenship(table: dict[str, Any], where: Path) -> Citizenship:
+    unknown = set(table) - {"mode", "new_accounts_per_hour"}
+    if unknown:
+        raise WorldError(f"{where}: unknown setting [citizenship].{sorted(unknown)[0]} (known: mode, "
+                         f"new_accounts_per_hour)")
+    mode, limit = table.get("mode", "open"), table.get("new_accounts_per_hour", 0)
+    if mode not in CITIZENSHIP_MODES:
+        raise WorldError(f"{where}: [citizenship].mode is one of {', '.join(CITIZENSHIP_MODES)}, got {mode!r}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= 100_000:
+        raise WorldError(f"{where}: [citizenship].new_accounts_per_hour is a whole number from 0 (no limit) to "
+                         f"100000, got {limit!r}")
+    return Citizenship(mode, limit)
+
+
 @dataclass
 class World:
     name: str
@@ -102,7 +129,8 @@ class World:
     rules: Rules
     rooms: dict[str, RoomMap]
     model: Path | None = None  # [inference] model: the GGUF this world's NPCs run on (default: the default model)
-    starting_war: int = 10 * UNIT  # [economy] starting_war, in base units: what a new account receives
+    starting_war: int = 10 * UNIT  # [economy] starting_war, in base units: what a new citizen receives
+    citizenship: Citizenship = Citizenship()
 
 
 def _tile_rect(obj: Any, tw: int, th: int) -> tuple[int, int, int, int]:

@@ -18,7 +18,7 @@ def code_of(phase, action, **fields):
 def test_one_route_per_protocol_action_and_each_has_a_handler_kind():
     assert ROUTES.keys() == protocol.ACTIONS.keys()
     assert {r.to for r in ROUTES.values()} == {"hello", "ping", "auth", "logout", "room", "npc", "fed", "herd",
-                                                 "wallet", "admin", "market"}
+                                                 "wallet", "admin", "market", "citizen"}
     assert {r.who for r in ROUTES.values()} <= {"anyone", "visitor", "greeted", "player"}
 
 

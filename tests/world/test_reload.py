@@ -41,7 +41,7 @@ async def test_a_reload_swaps_maps_and_npcs_under_connected_players(tmp_path):
         again = await alice.wait_for(lambda e: e["Action"] == "RoomJoined" and e is not first, timeout=10)
         assert (again["X"], again["Y"]) != (x, y) and abs(again["X"] - x) + abs(again["Y"] - y) <= 2
         assert srv.runtime.world.rooms["plaza"].walkable(again["X"], again["Y"])
-        assert [n["Name"] for n in again["Npcs"]] == ["Dolly the Bold"]
+        assert [n["Name"] for n in again["Npcs"]] == ["Dolly the Bold", "Tess the Trader"]
         moved = await alice.move("S" if srv.runtime.world.rooms["plaza"].walkable(again["X"], again["Y"] + 1) else "N")
         assert moved["Action"] == "Move-Response"
         assert not alice.closed.done() and not bob.closed.done()
