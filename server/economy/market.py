@@ -146,11 +146,12 @@ class MarketActor(LoggedActor):
                     continue
                 t = max(t, owed["T"])
                 ask = {k: v for k, v in owed.items() if k not in ("Token", "Why")}
-                for attempt in range(1, 1000):
+                answer, attempt = None, 0
+                while answer is None:  # until a ledger answers: what the log owes is paid, however long it takes
                     try:
                         answer = await change(self.bus, owed["Token"], ask)
-                        break
                     except (TimeoutError, LookupError):
+                        attempt += 1
                         await asyncio.sleep(min(5.0, 0.5 * attempt))
                 if answer["Action"] == "Error":  # a bug: the log and the ledger disagree; say so loudly
                     log.error("market: %s refused by the ledger: %s %s", key, answer["Code"], answer["Message"])
