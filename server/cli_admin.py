@@ -33,7 +33,20 @@ def add_admin_command(sub: argparse._SubParsersAction, default_db: str) -> None:
     citizens = adm_sub.add_parser("citizens", help="the players waiting for approval (and how many are citizens)")
     approve = adm_sub.add_parser("approve", help="make a player a citizen (the starting allowance follows)")
     approve.add_argument("name", help="the player's name")
-    for cmd, token in ((credit, "wAR"), (withdraw, "LLAMA"), (invite, None), (citizens, None), (approve, None)):
+    npc = adm_sub.add_parser("npc", help="NPC keys for outside programs (docs/npcs-sdk.md): add, revoke, list",
+                             description="An NPC key lets an outside program join the world as the NPC NAME, "
+                                         "standing in one room at one spot. Issuing a key again for a name voids "
+                                         "the older one; revoking disconnects the program.")
+    npc_sub = npc.add_subparsers(dest="npc_command", required=True)
+    npc_add = npc_sub.add_parser("add", help="issue a key (printed once: the server keeps only its hash)")
+    npc_add.add_argument("name", help="the NPC's name (3-20 letters, digits, _ or -), also its account")
+    npc_add.add_argument("--room", required=True, help="the room it stands in")
+    npc_add.add_argument("--at", required=True, metavar="X,Y", help="the tile it stands on")
+    npc_revoke = npc_sub.add_parser("revoke", help="revoke a key; its program is disconnected")
+    npc_revoke.add_argument("name")
+    npc_list = npc_sub.add_parser("list", help="the NPC keys issued, and where each NPC stands")
+    for cmd, token in ((credit, "wAR"), (withdraw, "LLAMA"), (invite, None), (citizens, None), (approve, None),
+                       (npc_add, None), (npc_revoke, None), (npc_list, None)):
         if token:
             cmd.add_argument("--token", default=token, help=f"token (default: {token})")
         cmd.add_argument("--url", default="ws://127.0.0.1:8765/", help="the server's websocket URL")
@@ -52,6 +65,8 @@ def request_of(args: argparse.Namespace, key: str) -> dict:
         return {"Action": "AdminCitizens", "Key": key}
     if command == "approve":
         return {"Action": "AdminApprove", "Key": key, "Name": args.name}
+    if command == "npc":
+        return npc_request(args, key)
     try:
         amount = parse_amount(args.amount)
     except ValueError as exc:
@@ -62,6 +77,32 @@ def request_of(args: argparse.Namespace, key: str) -> dict:
         return {"Action": "AdminCredit", "Key": key, "Name": args.name, "Amount": amount, "Token": args.token}
     return {"Action": "AdminWithdraw", "Key": key, "From": args.account, "To": args.to, "Amount": amount,
             "Token": args.token}
+
+
+def npc_request(args: argparse.Namespace, key: str) -> dict:
+    if args.npc_command == "list":
+        return {"Action": "AdminNpcs", "Key": key}
+    if args.npc_command == "revoke":
+        return {"Action": "AdminNpcRevoke", "Key": key, "Name": args.name}
+    try:
+        x, y = (int(v) for v in args.at.split(","))
+    except ValueError:
+        fail(f"--at is X,Y in tiles, e.g. 30,12; got {args.at!r}")
+    return {"Action": "AdminNpcAdd", "Key": key, "Name": args.name, "Room": args.room, "X": x, "Y": y}
+
+
+def print_npc(done: dict, command: str) -> None:
+    if command == "add":
+        print(f"NPC key for {done['Name']} in {done['Room']} at ({done['X']}, {done['Y']})"
+              + (" (the older key no longer works)" if done["Replaced"] else "") + ":")
+        print(done["Key"])
+    elif command == "revoke":
+        print(f"{done['Name']}'s key is revoked; its program, if connected, was disconnected")
+    else:
+        for n in done["Npcs"]:
+            print(f"{n['Name']:<20} {n['Room']} ({n['X']}, {n['Y']})" + ("  revoked" if n["Revoked"] else ""))
+        if not done["Npcs"]:
+            print("no NPC keys issued")
 
 
 def cmd_admin(args: argparse.Namespace) -> None:
@@ -96,6 +137,8 @@ def cmd_admin(args: argparse.Namespace) -> None:
               f"holds {show(done['Balance'])} {done['Token']}")
     elif command == "invite":
         print("\n".join(done["Codes"]))
+    elif command == "npc":
+        print_npc(done, args.npc_command)
     elif command == "citizens":
         print(f"mode {done['Mode']}: {done['Citizens']} citizens, {done['InvitesUnused']} unused invite codes; "
               f"{len(done['Applicants'])} waiting for approval" + (":" if done["Applicants"] else ""))

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from npcs.actors.memory import NpcMemory
+from npcs.actors.program import refund_stranded
+from npcs.actors.program_desk import ProgramDesk
 from npcs.cast import Cast, NpcPresence, load_cast
 from npcs.inference.engine import InferenceConfig, InferenceEngine
 from npcs.inference.herd import HerdActor
@@ -94,6 +96,7 @@ class WorldRuntime:
         self.rooms: dict[str, RoomActor] = {}
         self.actors: list[Actor] = []
         self.npc_actors: list[Actor] = []
+        self.programs = ProgramDesk(self.bus, lambda: self.world)  # NPC programs connected to this process
         self.admin_key = ""
         self.dummy_hash = ""
         self.tasks: set[asyncio.Task] = set()
@@ -170,6 +173,10 @@ class WorldRuntime:
         t = now_ms()
         for actor in self.actors:  # ledgers, rooms, the herd (refunds), then the NPCs (the Fed, the Oracle)
             await actor.open(t)
+        if self.bank:  # NPC programs' requests do not outlive a restart: what they held goes back
+            refunded = await refund_stranded(self.bus, t)
+            if refunded:
+                log.info("refunded %d NPC program request(s) left open by the last run", refunded)
         # Login with an unknown name costs the same scrypt work as a wrong password.
         self.dummy_hash = await asyncio.to_thread(hash_password, "no such account", self.scrypt_n)
 
@@ -241,6 +248,7 @@ class WorldRuntime:
     async def stop(self) -> None:
         if self.herd is not None:
             await self.herd.drain()  # queued jobs fail and are refunded while the ledger still runs
+        await self.programs.close()  # their open requests refunded while the ledgers still run
         for task in list(self.tasks):
             task.cancel()
         t = now_ms()

@@ -80,6 +80,13 @@ class Code:
     STALE_COMMITMENT = "STALE_COMMITMENT"
     POOL_TOO_SMALL = "POOL_TOO_SMALL"
     PRICE_ABOVE_MAX = "PRICE_ABOVE_MAX"
+    # NPC programs (outside programs playing an NPC; docs/npcs-sdk.md)
+    BAD_DECLARATION = "BAD_DECLARATION"  # a program's Declare does not fit the action schema
+    BAD_FIELDS = "BAD_FIELDS"  # a player's Use: fields outside what the action declared
+    UNKNOWN_REQUEST = "UNKNOWN_REQUEST"  # a program answered a request that is not open (late: refunded already)
+    NPC_ERROR = "NPC_ERROR"  # the program answered with an error: refunded
+    NPC_TIMEOUT = "NPC_TIMEOUT"  # the program did not answer in time: refunded
+    NPC_GONE = "NPC_GONE"  # the program disconnected with the request open: refunded
     # the inference herd (a failed job is always refunded)
     UNKNOWN_TEMPLATE = "UNKNOWN_TEMPLATE"
     UNKNOWN_QUOTE = "UNKNOWN_QUOTE"
@@ -174,6 +181,24 @@ ACTIONS: dict[str, dict[str, Field]] = {
     "Trades": {"Limit": Field(int, required=False)},
     "Candles": {"Interval": Field(str, required=False, choices=("1m", "1h")), "Limit": Field(int, required=False)},
     "MarketInfo": {},
+    "Use": {"Npc": Field(str, max_len=64), "Name": Field(str, max_len=64), "Fields": Field(dict, required=False),
+            "MaxPrice": Field(int, required=False)},
+    "AskPrice": {"Npc": Field(str, max_len=64), "Name": Field(str, max_len=64), "Fields": Field(dict, required=False)},
+    # an NPC program's requests (after NpcLogin)
+    "NpcLogin": {"Name": Field(str, max_len=64), "Key": Field(str, max_len=128)},
+    "Declare": {"Actions": Field(list)},
+    "Price": {"RequestId": Field(str, max_len=64), "Amount": Field(int)},
+    "Answer": {"RequestId": Field(str, max_len=64), "Text": Field(str, required=False, max_len=4096),
+               "Error": Field(str, required=False, max_len=1000), "Data": Field(dict, required=False)},
+    "Announce": {"Text": Field(str, max_len=4096)},
+    "Tell": {"To": Field(str, max_len=64), "Text": Field(str, max_len=4096)},
+    "Pay": {"To": Field(str, max_len=64), "Quantity": Field(int), "Token": Field(str, required=False, max_len=16),
+            "Key": Field(str, required=False, max_len=64), "Memo": Field(str, required=False, max_len=100)},
+    "Funds": {"Token": Field(str, required=False, max_len=16)},
+    "AdminNpcAdd": {"Key": Field(str, max_len=128), "Name": Field(str, max_len=64), "Room": Field(str, max_len=64),
+                    "X": Field(int), "Y": Field(int)},
+    "AdminNpcRevoke": {"Key": Field(str, max_len=128), "Name": Field(str, max_len=64)},
+    "AdminNpcs": {"Key": Field(str, max_len=128)},
     "AdminInvite": {"Key": Field(str, max_len=128), "Count": Field(int, required=False)},
     "AdminCitizens": {"Key": Field(str, max_len=128)},
     "AdminApprove": {"Key": Field(str, max_len=128), "Name": Field(str, max_len=64)},

@@ -8,6 +8,7 @@ tested without a socket and reused by any edge.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from server.core.actors import Bus
 
@@ -20,3 +21,5 @@ class RequestContext:
     loopback: bool = False  # the connection comes from this machine
     admin_key: str = ""
     service_accounts: frozenset[str] = frozenset()  # world accounts that are not players (herd, fed, the Oracle's)
+    world: Any = None  # the world now (server/world/maps.py World): its rooms, for placing an NPC program
+    npc_names: frozenset[str] = frozenset()  # the world's own NPCs' ids and names, which nobody else may take

@@ -11,6 +11,7 @@ from typing import Any
 
 DECIMALS = 12
 UNIT = 10**DECIMALS
+TOKENS = ("wAR", "LLAMA")  # the world's two tokens: wAR (its currency) and LLAMA (minted by the Fed)
 
 
 def parse_amount(value: Any) -> int:

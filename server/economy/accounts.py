@@ -25,6 +25,7 @@ from server.core.protocol import Refused
 from server.core.logged import LoggedActor
 from server.core.state import ActorState
 from server.economy.citizens import OPEN_WORLD, Citizens, within_limit
+from server.economy.npc_keys import NpcKeys
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{2,19}$")
 # Names NPCs speak under, and words that would let a player pass as the server.
@@ -71,10 +72,11 @@ class AccountsState(ActorState):
         self.citizens: dict[str, dict[str, Any]] = {}  # lower-cased name -> {"Via", "T"} (not in an open world)
         self.invites: dict[str, dict[str, Any]] = {}  # sha256 of a code -> {"T", "Used": lower-cased name | None}
         self.applicants: dict[str, int] = {}  # lower-cased name -> when they applied (approval worlds)
+        self.programs: dict[str, dict[str, Any]] = {}  # lower-cased NPC name -> its key (sha256), place, Revoked
 
     def to_data(self) -> dict[str, Any]:
         data = dict(self.__dict__)
-        for key in ("citizens", "invites", "applicants"):  # a log from before citizenship keeps its digest
+        for key in ("citizens", "invites", "applicants", "programs"):  # a log from before citizenship keeps its digest
             if not data[key]:
                 del data[key]
         return data
@@ -93,6 +95,13 @@ class AccountsState(ActorState):
     def on_Apply(self, msg: dict[str, Any]) -> None:
         self.applicants[msg["Player"]] = msg["T"]
 
+    def on_NpcKey(self, msg: dict[str, Any]) -> None:
+        self.programs[msg["Player"]] = {k: msg[k] for k in ("Name", "Room", "X", "Y", "Hash", "Index", "T")}
+        self.programs[msg["Player"]]["Revoked"] = False
+
+    def on_NpcKeyRevoked(self, msg: dict[str, Any]) -> None:
+        self.programs[msg["Player"]]["Revoked"] = True
+
     def on_Citizen(self, msg: dict[str, Any]) -> None:
         self.citizens[msg["Player"]] = {"Via": msg["Via"], "T": msg["T"]}
         self.applicants.pop(msg["Player"], None)
@@ -104,7 +113,7 @@ SESSION_MAX_MS = 12 * 3600 * 1000  # a session token whose process vanished with
 TICKET_MS = 10_000  # a hand-off ticket is for the reconnect that follows at once: seconds, one use
 
 
-class AccountsActor(Citizens, LoggedActor):
+class AccountsActor(Citizens, NpcKeys, LoggedActor):
     """Owns the account list — Register (logged) and Lookup (a read) — and, in memory, the world's sessions:
     every session token (one per player: a newer one voids the older) and every hand-off ticket, so a token
     issued by one process resumes on any other, and a ticket moves a player to another process exactly once.
@@ -121,7 +130,9 @@ class AccountsActor(Citizens, LoggedActor):
         self.tasks: set[asyncio.Task] = set()
         for name, fn in [("IsCitizen", self.on_is_citizen), ("BecomeCitizen", self.on_become_citizen),
                          ("MakeInvites", self.on_make_invites), ("Approve", self.on_approve),
-                         ("Citizens", self.on_citizens)]:
+                         ("Citizens", self.on_citizens), ("AddNpcKey", self.on_add_npc_key),
+                         ("RevokeNpcKey", self.on_revoke_npc_key), ("NpcKeys", self.on_npc_keys),
+                         ("NpcKeyLogin", self.on_npc_key_login)]:
             self.handle(name.lower(), action(name), fn)
         self.handle("register", action("Register"), self.on_register)
         self.handle("lookup", action("Lookup"), self.on_lookup)
@@ -136,7 +147,7 @@ class AccountsActor(Citizens, LoggedActor):
 
     async def on_register(self, msg: Message) -> None:
         key, t = msg["Player"].lower(), msg["T"]
-        if key in self.state.accounts:
+        if key in self.state.accounts or key in self.state.programs:  # an NPC program's name is taken too
             self.refuse(msg, Code.NAME_TAKEN, "that name is taken")
             return
         limit = self.world().citizenship.new_accounts_per_hour

@@ -16,9 +16,11 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from server.core.protocol import Code, ProtocolError, response
+from server.core.protocol import Code, ProtocolError, Refused, response
 from server.core.request import RequestContext
-from server.economy.ledger import TOKENS, change
+from server.core.units import TOKENS
+from server.economy.accounts import check_name
+from server.economy.ledger import change
 
 
 def default_key_file(db_url: str) -> Path:
@@ -51,6 +53,8 @@ async def handle(ctx: RequestContext, msg: dict[str, Any]) -> dict[str, Any]:
         raise ProtocolError(Code.FORBIDDEN, "admin requests need the admin key, from this machine", ref)
     if msg["Action"] in CITIZENSHIP:
         return await _citizenship(ctx, msg)
+    if msg["Action"] in NPC_KEYS:
+        return await _npc_keys(ctx, msg)
     token = msg.get("Token") or "wAR"
     if token not in TOKENS:
         raise ProtocolError(Code.BAD_REQUEST, f"Token must be one of {', '.join(TOKENS)}", ref)
@@ -102,4 +106,35 @@ async def _citizenship(ctx: RequestContext, msg: dict[str, Any]) -> dict[str, An
     done = await ctx.bus.call("accounts", ask)
     if done["Action"] == "Error":
         raise ProtocolError(done["Code"], done["Message"], ref)
+    return response(msg, **{k: v for k, v in done.items() if k not in ("Action", "ReplyTo")})
+
+
+NPC_KEYS = {"AdminNpcAdd": "AddNpcKey", "AdminNpcRevoke": "RevokeNpcKey", "AdminNpcs": "NpcKeys"}
+
+
+async def _npc_keys(ctx: RequestContext, msg: dict[str, Any]) -> dict[str, Any]:
+    """NPC keys for outside programs (`admin npc add NAME --room R --at X,Y`, `admin npc revoke NAME`, `admin npc
+    list`); a key issued again, or revoked, disconnects the program that used the old one."""
+    ref = msg.get("Id")
+    ask: dict[str, Any] = {"Action": NPC_KEYS[msg["Action"]], "T": ctx.t}
+    if msg["Action"] == "AdminNpcAdd":
+        try:
+            check_name(msg["Name"], ctx.npc_names)
+        except Refused as no:
+            raise ProtocolError(no.code, no.message, ref) from None
+        room = ctx.world.rooms.get(msg["Room"]) if ctx.world is not None else None
+        if room is None:
+            raise ProtocolError(Code.BAD_REQUEST, f"no room {msg['Room']!r} in this world "
+                                                  f"({', '.join(sorted(ctx.world.rooms)) if ctx.world else ''})", ref)
+        if not room.standable(msg["X"], msg["Y"]):
+            raise ProtocolError(Code.BAD_REQUEST, f"({msg['X']}, {msg['Y']}) in {room.name} is not a free floor "
+                                                  f"tile: an NPC must stand where players can walk up to it", ref)
+        ask.update(Name=msg["Name"], Room=msg["Room"], X=msg["X"], Y=msg["Y"])
+    elif msg["Action"] == "AdminNpcRevoke":
+        ask["Name"] = msg["Name"]
+    done = await ctx.bus.call("accounts", ask)
+    if done["Action"] == "Error":
+        raise ProtocolError(done["Code"], done["Message"], ref)
+    if msg["Action"] == "AdminNpcRevoke" or done.get("Replaced"):
+        ctx.bus.send(f"npc:{done['Id']}", {"Action": "KeyVoid", "T": ctx.t})  # its program is disconnected
     return response(msg, **{k: v for k, v in done.items() if k not in ("Action", "ReplyTo")})

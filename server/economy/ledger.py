@@ -24,7 +24,6 @@ from server.core.units import DECIMALS, UNIT
 from server.core.protocol import Code
 
 LLAMA_CAP = 11_111_111 * UNIT  # the reference system's total supply cap
-TOKENS = ("wAR", "LLAMA")
 SERVICE_ACCOUNTS = frozenset({"herd", "fed", "market"})  # accounts that belong to the world, not to a player (NPCs add theirs)
 
 

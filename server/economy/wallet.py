@@ -8,7 +8,8 @@ from typing import Any
 
 from server.core.protocol import Code, ProtocolError, response
 from server.core.request import RequestContext
-from server.economy.ledger import TOKENS, change
+from server.core.units import TOKENS
+from server.economy.ledger import change
 
 MAX_TAGS = 8
 TAG_NAME = re.compile(r"^X-[A-Za-z0-9-]{1,40}$")

@@ -46,10 +46,12 @@ class Connection:
         self.limit = RateLimit(config.rate, config.burst, time.monotonic())
         self.closing = False
         self.citizen: bool | None = None  # known once asked; only ever becomes True
+        self.program: Any = None  # an NPC program's actor (npcs/actors/program.py), once logged in with its key
         self.handlers = {"hello": self.on_hello, "ping": self.on_ping, "auth": self.on_auth,
                          "logout": self.on_logout, "npc": self.on_npc, "fed": self.on_fed, "herd": self.on_herd,
                          "wallet": self.on_wallet, "admin": self.on_admin,
-                         "market": self.on_market, "citizen": self.on_citizen}
+                         "market": self.on_market, "citizen": self.on_citizen,
+                         "program-login": self.on_program_login, "program": self.on_program}
 
     # --- output ----------------------------------------------------------------------------------------------
 
@@ -85,6 +87,8 @@ class Connection:
         self.close(4000, "logged in elsewhere")
 
     def describe(self) -> str:
+        if self.program is not None:
+            return f"program {self.program.name}"
         return self.player.name if self.player else str(self.ws.remote_address)
 
     # --- input -----------------------------------------------------------------------------------------------
@@ -119,7 +123,7 @@ class Connection:
             return None
         try:
             msg = protocol.decode(data)
-            route = decide(self.phase, msg, self.player.name if self.player else None)
+            route = decide(self.phase, msg, self.player.name if self.player else self.program and self.program.name)
             if route.to == "room":
                 if msg["Action"] in CITIZENS_ONLY and not self.citizen:
                     return self._handle_reporting(self.citizen_to_room, msg)
@@ -207,7 +211,7 @@ class Connection:
         except ValueError:
             loopback = False
         return RequestContext(self.host.bus, self.player.name if self.player else None, now_ms(), loopback,
-                              self.host.admin_key, self.host.service_accounts)
+                              self.host.admin_key, self.host.service_accounts, self.host.world, self.host.npc_names)
 
     # --- the routes' handlers --------------------------------------------------------------------------------
 
@@ -244,6 +248,14 @@ class Connection:
         """To the market (on the bank), which answers the player directly, like an NPC."""
         if msg["Action"] in CITIZENS_ONLY:
             await self.require_citizen(msg)
+        if self.player is None:  # public data for a visitor or an NPC program: asked and answered here
+            ask = {k: msg[k] for k in protocol.ACTIONS[msg["Action"]] if k in msg}
+            got = await self.call_service("market", {**ask, "Action": msg["Action"], "T": now_ms()}, msg,
+                                          "this world has no market")
+            if got["Action"] == "Error":
+                raise Refused(got["Code"], got["Message"])
+            self.send(response(msg, **{k: v for k, v in got.items() if k not in ("Action", "ReplyTo")}))
+            return
         try:
             sent = self.host.bus.may_reach("market") and self.host.bus.send("market", self.stamped(msg))
         except MailboxFull:
@@ -319,3 +331,34 @@ class Connection:
         if self.player is not None and self.player.conn is self:
             self.presence.detach(self.player)
         self.player = None
+        if self.program is not None:  # its open requests are refunded, it leaves its room
+            self.spawn(self.host.programs.detach(self.program))
+            self.program = None
+
+    # --- an NPC program's connection (docs/npcs-sdk.md) ------------------------------------------------------
+
+    async def on_program_login(self, msg: Message) -> None:
+        if self.host.programs is None:
+            raise Refused(Code.UNAVAILABLE, "this server does not take NPC programs")
+        found = await self.host.bus.call("accounts", {"Action": "NpcKeyLogin", "Name": msg["Name"],
+                                                      "Key": msg["Key"], "T": now_ms()})
+        if found["Action"] == "Error":
+            raise Refused(found["Code"], found["Message"])
+        if found["Room"] not in self.host.rooms_here:
+            raise Refused(Code.UNAVAILABLE, f"{found['Room']} is served by another process of this world: connect "
+                                            f"there")
+        registration = {k: v for k, v in found.items() if k not in ("Action", "ReplyTo")}
+        self.program = await self.host.programs.attach(self, registration)
+        limits = self.host.programs.limits
+        self.send(response(msg, **registration, TimeoutMs=int(limits.answer_timeout_s * 1000),
+                           MaxPending=limits.max_pending, Rate=self.config.rate))
+
+    async def on_program(self, msg: Message) -> None:
+        """The program's own requests, to its actor (which answers them), stamped with the receive time only:
+        it acts as its NPC and nobody else."""
+        out = {k: msg[k] for k in protocol.ACTIONS[msg["Action"]] if k in msg}
+        out.update(Action=msg["Action"], T=now_ms(), Id=msg.get("Id"))
+        try:
+            self.program.deliver(out)
+        except MailboxFull:
+            raise ProtocolError(Code.BUSY, "too much at once; try again in a moment", msg.get("Id")) from None

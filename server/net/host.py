@@ -16,6 +16,7 @@ class WorldHost(Protocol):
     world: World
     admin_key: str
     dummy_hash: str  # scrypt of nothing: a login with an unknown name costs what a wrong password costs
+    programs: Any  # where NPC programs' connections become actors (npcs/actors/program_desk.py), or None
 
     @property
     def npc_names(self) -> frozenset[str]: ...

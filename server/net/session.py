@@ -19,12 +19,13 @@ class Phase(enum.Enum):
     NEW = "new"  # connected, no Hello yet
     GREETED = "greeted"  # protocol agreed, nobody logged in
     PLAYING = "playing"  # a player is logged in
+    PROGRAM = "program"  # an NPC program is logged in with its key (docs/npcs-sdk.md)
 
 
 @dataclass(frozen=True)
 class Route:
     to: str  # the handler: hello, ping, auth, logout, room, npc, fed, herd, wallet, admin
-    who: str  # "anyone" (even before Hello), "visitor" (greeted, not logged in), "greeted", "player"
+    who: str  # "anyone" (even before Hello), "visitor" (greeted, not logged in), "greeted", "player", "program"
 
 
 ROUTES: dict[str, Route] = {
@@ -34,18 +35,23 @@ ROUTES: dict[str, Route] = {
     "Logout": Route("logout", "player"),
     # the player's room answers these, or passes them on to the NPC standing there
     **{a: Route("room", "player") for a in ("Move", "Chat", "Whisper", "Who", "Petition", "Joke", "Prophecy",
-                                            "HighLow")},
+                                            "HighLow", "Use", "AskPrice")},
+    # an NPC program logs in with its key; then these go to its actor, and nothing a player sends is open to it
+    "NpcLogin": Route("program-login", "visitor"),
+    **{a: Route("program", "program") for a in ("Declare", "Price", "Answer", "Announce", "Tell", "Pay", "Funds")},
     # an NPC answers these from anywhere in the world
     "Quote": Route("npc", "player"), "OracleInfo": Route("npc", "player"), "TraderInfo": Route("npc", "player"),
     "Petitions": Route("fed", "player"), "FedInfo": Route("fed", "greeted"),
     "HerdInfo": Route("herd", "greeted"),
     "Balance": Route("wallet", "player"), "Transfer": Route("wallet", "player"),
     "TokenInfo": Route("wallet", "greeted"), "Balances": Route("wallet", "greeted"),
-    **{a: Route("market", "player") for a in ("PlaceOrder", "CancelOrder", "MyOrders", "OrderBook", "Trades",
-                                              "Candles", "MarketInfo")},
+    **{a: Route("market", "player") for a in ("PlaceOrder", "CancelOrder", "MyOrders")},
+    # the market's public data: anyone greeted may read it (a visitor, an NPC program such as a price feed)
+    **{a: Route("market", "greeted") for a in ("OrderBook", "Trades", "Candles", "MarketInfo")},
     "AdminCredit": Route("admin", "greeted"), "AdminWithdraw": Route("admin", "greeted"),
     "AdminInvite": Route("admin", "greeted"), "AdminCitizens": Route("admin", "greeted"),
-    "AdminApprove": Route("admin", "greeted"),
+    "AdminApprove": Route("admin", "greeted"), "AdminNpcAdd": Route("admin", "greeted"),
+    "AdminNpcRevoke": Route("admin", "greeted"), "AdminNpcs": Route("admin", "greeted"),
     "BecomeCitizen": Route("citizen", "player"), "Citizenship": Route("citizen", "player"),
 }
 assert ROUTES.keys() == protocol.ACTIONS.keys(), "every protocol action needs a route"
@@ -59,8 +65,14 @@ def decide(phase: Phase, msg: dict, player: str | None = None) -> Route:
     action, ref = msg["Action"], msg.get("Id")
     if phase is Phase.NEW:
         raise ProtocolError(Code.HELLO_REQUIRED, "send Hello with the protocol version first", ref)
-    if route.who == "visitor" and phase is Phase.PLAYING:
+    if route.who == "visitor" and phase in (Phase.PLAYING, Phase.PROGRAM):
         raise ProtocolError(Code.ALREADY_LOGGED_IN, f"already logged in as {player}", ref)
+    if route.who == "program" and phase is not Phase.PROGRAM:
+        raise ProtocolError(Code.FORBIDDEN, f"{action} is an NPC program's request: log in with NpcLogin and an NPC "
+                                            f"key first", ref)
+    if route.who == "player" and phase is Phase.PROGRAM:
+        raise ProtocolError(Code.FORBIDDEN, f"an NPC program cannot act as a player ({action}): it speaks with "
+                                            f"Announce and Tell, and pays with Pay", ref)
     if route.who == "player" and phase is not Phase.PLAYING:
         raise ProtocolError(Code.NOT_LOGGED_IN, f"log in before {action}", ref)
     return route
@@ -72,6 +84,8 @@ def after(phase: Phase, action: str) -> Phase:
         return Phase.GREETED
     if action in ("Register", "Login", "Resume"):
         return Phase.PLAYING
+    if action == "NpcLogin":
+        return Phase.PROGRAM
     if action == "Logout":
         return Phase.GREETED
     return phase

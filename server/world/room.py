@@ -27,6 +27,7 @@ from server.world.rules import Refused, Walker, clean_chat, near, npc_line, walk
 from server.core.logged import LoggedActor
 from server.world.room_state import RoomState
 from server.world.maps import RoomMap, World
+from server.world.visitors import Visitor
 
 
 
@@ -78,7 +79,8 @@ class RoomActor(LoggedActor):
         self.avatars: dict[str, Avatar] = {}
         self.by_eid: dict[int, str] = {}
         self.tick_no = 0
-        self.npcs = {n.spec.id: n for n in npcs or []}
+        self.npcs: dict[str, Any] = {n.spec.id: n for n in npcs or []}
+        self.visitors: dict[str, Visitor] = {}  # NPCs outside programs play, while they are connected
         self.wanderers = [n for n in self.npcs.values() if n.wanderer is not None]
         self.source = source  # where a Reload reads the room's new map and NPCs from
         self.listeners = listeners or []  # NPCs (here or elsewhere) that hear every chat line said in this room
@@ -94,6 +96,8 @@ class RoomActor(LoggedActor):
             ("npc-say", action("NpcSay"), self.on_npc_say),
             ("reload", action("Reload"), self.on_reload),
             ("through", action("Through"), self.on_through),
+            ("npc-arrive", action("NpcArrive"), self.on_npc_arrive),
+            ("npc-depart", action("NpcDepart"), self.on_npc_depart),
             # Every other player request the session routes here is for an NPC standing in this room.
             ("npc-request", lambda m: m.get("Action") in ACTIONS and "Player" in m, self.on_npc_request),
         ]:
@@ -160,7 +164,7 @@ class RoomActor(LoggedActor):
         world, room, npcs, self.listeners = self.source(self.room.name)
         t = msg["T"]
         self.world, self.rules, self.room = world, world.rules, room
-        self.npcs = {n.spec.id: n for n in npcs}
+        self.npcs = {**{n.spec.id: n for n in npcs}, **self.visitors}
         self.wanderers = [n for n in self.npcs.values() if n.wanderer is not None]
         self.grid = InterestGrid(room.width, room.height, self.rules.cell, self.rules.view_radius)
         self.by_eid = {}
@@ -266,7 +270,11 @@ class RoomActor(LoggedActor):
         avatar = self.avatars.get(msg["Player"])
         if avatar is None:
             return
-        npc = next((n for n in self.npcs.values() if msg["Action"] in n.serves and n.address), None)
+        if "Npc" in msg:  # Use, AskPrice: the NPC is named
+            npc = self.npcs.get(str(msg["Npc"]).lower())
+            npc = npc if npc is not None and msg["Action"] in npc.serves else None
+        else:
+            npc = next((n for n in self.npcs.values() if msg["Action"] in n.serves and n.address), None)
         try:
             if npc is None:
                 raise Refused(Code.NO_NPC_HERE, f"nobody in {self.room.name} answers {msg['Action']}: the NPC who "
@@ -279,6 +287,26 @@ class RoomActor(LoggedActor):
             self.refuse(msg, no.code, no.message)
         except MailboxFull:
             self.refuse(msg, Code.BUSY, f"{npc.spec.name} is busy; try again in a moment")
+
+    def on_npc_arrive(self, msg: Message) -> None:
+        """An NPC program declared its actions (again): it stands here now, and everyone here is told."""
+        visitor = Visitor.of(msg["Npc"])
+        if visitor.spec.id not in self.visitors:
+            self.grid.add(visitor.eid, visitor.spec.name, visitor.x, visitor.y)
+            self.by_eid[visitor.eid] = f"entity:{visitor.spec.id}"
+        self.visitors[visitor.spec.id] = self.npcs[visitor.spec.id] = visitor
+        for name in self.avatars:
+            self.bus.send(player_id(name), {"Action": "NpcJoined", "Room": self.room.name, "Npc": visitor.data})
+
+    def on_npc_depart(self, msg: Message) -> None:
+        visitor = self.visitors.pop(msg["Npc"], None)
+        if visitor is None:
+            return
+        self.npcs.pop(visitor.spec.id, None)
+        self.grid.remove(visitor.eid)
+        self.by_eid.pop(visitor.eid, None)
+        for name in self.avatars:
+            self.bus.send(player_id(name), {"Action": "NpcLeft", "Room": self.room.name, "Npc": visitor.spec.id})
 
     async def on_npc_say(self, msg: Message) -> None:
         npc = self.npcs.get(msg["Npc"])

@@ -18,8 +18,9 @@ def code_of(phase, action, **fields):
 def test_one_route_per_protocol_action_and_each_has_a_handler_kind():
     assert ROUTES.keys() == protocol.ACTIONS.keys()
     assert {r.to for r in ROUTES.values()} == {"hello", "ping", "auth", "logout", "room", "npc", "fed", "herd",
-                                                 "wallet", "admin", "market", "citizen"}
-    assert {r.who for r in ROUTES.values()} <= {"anyone", "visitor", "greeted", "player"}
+                                                 "wallet", "admin", "market", "citizen", "program-login",
+                                                 "program"}
+    assert {r.who for r in ROUTES.values()} <= {"anyone", "visitor", "greeted", "player", "program"}
 
 
 @pytest.mark.parametrize("action", sorted(protocol.ACTIONS))
@@ -43,6 +44,22 @@ def test_a_player_cannot_log_in_again_without_logging_out():
         assert exc.value.code == Code.ALREADY_LOGGED_IN and exc.value.ref == "9" and "alice" in exc.value.message
     assert decide(Phase.PLAYING, {"Action": "Move", "Dir": "E"}).to == "room"
     assert decide(Phase.PLAYING, {"Action": "Quote", "Id": "2"}).to == "npc"
+
+
+def test_an_npc_program_sends_only_its_own_requests_and_players_none_of_them():
+    program_only = [a for a, r in ROUTES.items() if r.who == "program"]
+    assert set(program_only) == {"Declare", "Price", "Answer", "Announce", "Tell", "Pay", "Funds"}
+    for action in program_only:
+        assert code_of(Phase.PROGRAM, action) is None, action
+        assert code_of(Phase.PLAYING, action) == Code.FORBIDDEN, action
+        assert code_of(Phase.GREETED, action) == Code.FORBIDDEN, action
+    for action in ("Move", "Chat", "Whisper", "Transfer", "Petition", "PlaceOrder", "Use", "Logout"):
+        assert code_of(Phase.PROGRAM, action) == Code.FORBIDDEN, action
+    for action in ("Login", "Register", "NpcLogin"):
+        assert code_of(Phase.PROGRAM, action) == Code.ALREADY_LOGGED_IN, action
+    for action in ("Ping", "MarketInfo", "OrderBook", "TokenInfo"):  # public things stay public
+        assert code_of(Phase.PROGRAM, action) is None, action
+    assert after(Phase.GREETED, "NpcLogin") is Phase.PROGRAM
 
 
 def test_phases_follow_the_requests_that_succeeded():
