@@ -8,7 +8,7 @@ import arcade
 from PIL import Image, ImageDraw
 
 NPC_COLORS = {"king": (255, 215, 90), "fed": (200, 170, 255), "joker": (255, 120, 160), "oracle": (170, 120, 255),
-              "wanderer": (245, 235, 215)}
+              "wanderer": (245, 235, 215), "program": (140, 230, 255)}  # program: an NPC an outside program plays
 
 
 # Leg x positions per walking frame, side view: standing, then a stride each way (front and back pairs swing

@@ -112,8 +112,12 @@ class Npc:
     @classmethod
     def declarations(cls) -> list[dict[str, Any]]:
         """This class's actions as the server will check them (a bad schema fails here, before connecting)."""
-        found = [fn.__npc_action__ for _, fn in inspect.getmembers(cls, callable) if hasattr(fn, "__npc_action__")]
-        return check_declarations(found)
+        found: dict[str, dict[str, Any]] = {}  # in the order they are written, a subclass's after its base's
+        for klass in reversed(cls.__mro__):
+            for name, fn in vars(klass).items():
+                if hasattr(fn, "__npc_action__"):
+                    found[name] = fn.__npc_action__
+        return check_declarations(list(found.values()))
 
     # --- what an action may do ----------------------------------------------------------------------------------
 

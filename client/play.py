@@ -20,7 +20,7 @@ from server.world import grid
 from client import crowd
 from client.chatbox import ChatBox
 from client.netthread import NetThread
-from client.panels import open_panel
+from client.npc_form import open_panel
 from client.room_scene import TILE, RoomScene
 from client.world_view import WorldView
 
@@ -121,7 +121,17 @@ class PlayView(arcade.View):
             self.wallet[ev["Token"]] = ev["Balance"]
         elif kind == "NpcThinking":
             self.thinking(ev["Npc"], "thinking…" + (f" ({ev['Position']} in line)" if ev.get("Position") else ""))
-        elif kind in ("NpcDone", "NpcFailed", "Granted", "PetitionFailed"):
+        elif kind == "NpcJoined" and self.scene is not None and ev["Room"] == self.scene.name:
+            self.scene.npc_joined(ev["Npc"])
+            if self.panel is not None and self.panel.npc["Id"] == ev["Npc"]["Id"]:  # new actions: a new form
+                self.panel.close()
+                self.panel = open_panel(self, ev["Npc"])
+        elif kind == "NpcLeft" and self.scene is not None and ev["Room"] == self.scene.name:
+            self.scene.npc_left(ev["Npc"])
+            if self.panel is not None and self.panel.npc["Id"] == ev["Npc"]:
+                self.close_panel()
+                self.notify("That NPC has left.")
+        elif kind in ("NpcDone", "NpcFailed", "NpcAnswer", "Granted", "PetitionFailed"):
             self.thinking(ev.get("Npc") or self.king_id(), "")
         elif kind == "Error":
             self.notify(f"{ev.get('Code')}: {ev.get('Message')}")

@@ -112,6 +112,19 @@ class RoomScene:
         self.sprites.append(sprite)
         return llama
 
+    def npc_joined(self, npc: dict[str, Any]) -> None:
+        """An NPC program arrived (NpcJoined), or declared new actions: its llama is an NPC's from now on."""
+        self.npcs[npc["Eid"]] = npc
+        llama = self.llamas.get(npc["Eid"])
+        if llama is not None:
+            llama.npc = npc
+            llama.sprite.color = NPC_COLORS.get(npc["Kind"], (255, 255, 255))
+            llama.label.color, llama.label.bold = arcade.color.YELLOW, True
+
+    def npc_left(self, npc_id: str) -> None:
+        for eid in [e for e, n in self.npcs.items() if n["Id"] == npc_id]:
+            del self.npcs[eid]  # its entity goes with the next tick
+
     def _place_label(self, llama: Llama) -> None:
         llama.label.position = (llama.sprite.center_x, llama.sprite.center_y + 18 + llama.name_lift)
 

@@ -47,6 +47,10 @@ class WorldView:
             self.entities.clear()
             self.npcs = {n["Eid"]: n for n in ev.get("Npcs", [])}
             self.chat = [self._history_line(line) for line in ev["Chat"]]
+        elif kind == "NpcJoined" and ev["Room"] == self.room:
+            self.npcs[ev["Npc"]["Eid"]] = ev["Npc"]
+        elif kind == "NpcLeft" and ev["Room"] == self.room:
+            self.npcs = {e: n for e, n in self.npcs.items() if n["Id"] != ev["Npc"]}
         elif kind == "View":
             self.rect = list(ev["Rect"])
             for eid in [e for e, s in self.entities.items() if not self._inside(s.x, s.y)]:

@@ -81,3 +81,12 @@ def books_balance(srv: Server) -> None:
     for actor, e in entries:
         if actor == "token:LLAMA" and e["Action"] == "Mint":
             assert e["By"] == "fed" and e["Ref"] in decided, e
+
+
+def spot(world, taken=()) -> tuple[int, int]:
+    """A free floor tile just out of reach of a player arriving at the plaza's spawn."""
+    room, reach = world.rooms["plaza"], world.rules.near_radius
+    spawn = room.spawns["default"]
+    far = [(x, y) for y in range(room.height) for x in range(room.width) if room.standable(x, y)
+           and (x, y) not in taken and min((x - a) ** 2 + (y - b) ** 2 for a, b in spawn) > (reach + 1) ** 2]
+    return min(far, key=lambda t: min((t[0] - a) ** 2 + (t[1] - b) ** 2 for a, b in spawn))

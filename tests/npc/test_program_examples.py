@@ -14,7 +14,8 @@ from npcs.programs.lottery import check_draw, commitment_of, winner_index
 from server.core.units import UNIT
 
 from conftest import ROOT, near_npc
-from test_programs import admin, player, serving, spot, war
+from court import spot
+from test_programs import admin, player, serving, war
 
 
 def start(module: str, url: str, name: str, key: str, *extra: str) -> subprocess.Popen:

@@ -13,6 +13,7 @@ from server.core.units import UNIT
 from server.world.reader import load_world
 
 from conftest import FAST, ROOT, ServerProcess, near_npc, run_cli
+from court import spot
 
 DEFAULT_WORLD = ROOT / "worlds" / "llama-land"
 ECHO = [{"Name": "echo", "Title": "Echo", "Description": "says it back", "Price": {"Kind": "fixed",
@@ -23,15 +24,6 @@ ECHO = [{"Name": "echo", "Title": "Echo", "Description": "says it back", "Price"
         {"Name": "free", "Title": "Free", "Fields": {"side": {"type": "string", "enum": ["heads", "tails"]}}},
         {"Name": "priced", "Title": "Priced", "Price": {"Kind": "quoted", "Max": 5 * UNIT, "Token": "wAR"},
          "Fields": {"n": {"type": "integer", "minimum": 1, "maximum": 5}}}]
-
-
-def spot(world, taken=()) -> tuple[int, int]:
-    """A free floor tile just out of reach of a player arriving at the plaza's spawn."""
-    room, reach = world.rooms["plaza"], world.rules.near_radius
-    spawn = room.spawns["default"]
-    far = [(x, y) for y in range(room.height) for x in range(room.width) if room.standable(x, y)
-           and (x, y) not in taken and min((x - a) ** 2 + (y - b) ** 2 for a, b in spawn) > (reach + 1) ** 2]
-    return min(far, key=lambda t: min((t[0] - a) ** 2 + (t[1] - b) ** 2 for a, b in spawn))
 
 
 async def serving(tmp_path, limits: ProgramLimits | None = None) -> Server:
