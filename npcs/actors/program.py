@@ -97,6 +97,13 @@ class ProgramActor(Actor):
         return {"Id": r["Id"], "Name": self.name, "Kind": "program", "Eid": r["Eid"], "X": r["X"], "Y": r["Y"],
                 "Reach": self.reach, "Limits": {}, "Actions": list(self.actions.values())}
 
+    def on_handler_error(self, msg: Message) -> None:
+        """A bug here, not the asker's fault: say so to whoever asked (the player, or the program)."""
+        if msg.get("Player") and msg.get("Action") in ("Use", "AskPrice"):
+            self.refuse(msg, Code.INTERNAL, "the server failed on this request; nothing was taken")
+        elif "Player" not in msg and msg.get("Id") is not None:
+            self.refuse_program(msg, Code.INTERNAL, "the server failed on this request")
+
     # --- to the program ------------------------------------------------------------------------------------------
 
     def to_program(self, msg: Message, **fields: Any) -> None:

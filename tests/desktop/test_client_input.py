@@ -66,6 +66,21 @@ def button(view, text):
     return next(w for w in view.ui.walk_widgets() if isinstance(w, UIFlatButton) and w.text == text)
 
 
+def walk_next_to(window, you, play, name: str, npc_id: str, tries: int = 8) -> None:
+    """Click a tile next to the NPC called name until it is in reach (the way a player walks up to one)."""
+    for _ in range(tries):
+        wait(window, lambda: play.pending_moves == 0 and not play.path, 30, "settling")
+        if play.npc_in_reach() and play.npc_in_reach()["Id"] == npc_id:
+            return
+        npc = play.scene.by_name(name)
+        tx, ty = play.scene.tile_at(*npc.sprite.position)
+        goal = min(((tx + dx, ty + dy) for dx in (-2, -1, 0, 1, 2) for dy in (-1, 0, 1) if dx or dy),
+                   key=lambda t: (not play.scene.room.standable(*t), abs(t[0] - tx) + abs(t[1] - ty)))
+        sx, sy, *_ = play.camera.project(play.scene.center(*goal))
+        you.click(sx, sy)
+    assert play.npc_in_reach() and play.npc_in_reach()["Id"] == npc_id, f"{name} not in reach"
+
+
 def register_by_typing(window, name: str, password: str = "pw-secret"):
     """At the login screen: type the name, Return, the password, click Register; (the person, the game view)."""
     you = Person(window)

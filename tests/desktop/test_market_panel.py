@@ -10,7 +10,7 @@ from server.core.units import UNIT
 
 from conftest import ServerProcess
 from court import DEFAULT_WORLD
-from test_client_input import button, register_by_typing, wait
+from test_client_input import button, register_by_typing, wait, walk_next_to
 
 
 def test_a_player_places_an_order_through_the_panel_and_sees_it_on_the_chart(display, tmp_path):
@@ -25,17 +25,7 @@ def test_a_player_places_an_order_through_the_panel_and_sees_it_on_the_chart(dis
         you, play = register_by_typing(window, "alice")
         wait(window, lambda: play.scene is not None and play.scene.by_name("Tess the Trader") is not None, 15,
              "Tess in the plaza")
-        for _ in range(6):  # click next to her until she is in reach
-            wait(window, lambda: play.pending_moves == 0 and not play.path, 30, "settling")
-            if play.npc_in_reach() and play.npc_in_reach()["Id"] == "tess":
-                break
-            tess = play.scene.by_name("Tess the Trader")
-            tx, ty = play.scene.tile_at(*tess.sprite.position)
-            goal = min(((tx + dx, ty + dy) for dx in (-2, -1, 0, 1, 2) for dy in (-1, 0, 1) if dx or dy),
-                       key=lambda t: (not play.scene.room.walkable(*t), abs(t[0] - tx) + abs(t[1] - ty)))
-            sx, sy, *_ = play.camera.project(play.scene.center(*goal))
-            you.click(sx, sy)
-        assert play.npc_in_reach()["Id"] == "tess"
+        walk_next_to(window, you, play, "Tess the Trader", "tess")
         you.key("e")
         panel = play.panel
         assert type(panel).__name__ == "TraderPanel"

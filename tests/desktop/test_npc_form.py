@@ -14,7 +14,7 @@ from server.world.reader import load_world
 
 from conftest import ROOT, ServerProcess, run_cli
 from court import DEFAULT_WORLD, spot
-from test_client_input import button, register_by_typing, wait
+from test_client_input import button, register_by_typing, wait, walk_next_to
 
 
 def test_a_player_buys_a_lottery_ticket_through_the_generated_form(display, tmp_path):
@@ -36,17 +36,7 @@ def test_a_player_buys_a_lottery_ticket_through_the_generated_form(display, tmp_
         you, play = register_by_typing(window, "alice")
         wait(window, lambda: play.scene is not None and play.scene.by_name("Lotto") is not None
              and any(n["Id"] == "lotto" for n in play.scene.npcs.values()), 20, "Lotto in the plaza")
-        for _ in range(8):  # click next to it until it is in reach
-            wait(window, lambda: play.pending_moves == 0 and not play.path, 30, "settling")
-            if play.npc_in_reach() and play.npc_in_reach()["Id"] == "lotto":
-                break
-            lotto = play.scene.by_name("Lotto")
-            tx, ty = play.scene.tile_at(*lotto.sprite.position)
-            goal = min(((tx + dx, ty + dy) for dx in (-2, -1, 0, 1, 2) for dy in (-1, 0, 1) if dx or dy),
-                       key=lambda t: (not play.scene.room.standable(*t), abs(t[0] - tx) + abs(t[1] - ty)))
-            sx, sy, *_ = play.camera.project(play.scene.center(*goal))
-            you.click(sx, sy)
-        assert play.npc_in_reach()["Id"] == "lotto"
+        walk_next_to(window, you, play, "Lotto", "lotto")
         you.key("e")
         panel = play.panel
         assert type(panel).__name__ == "FormPanel" and list(panel.actions) == ["ticket", "pot", "last_draw"]
