@@ -325,3 +325,60 @@ async def test_a_server_killed_with_a_request_open_refunds_it_when_it_starts_aga
         server.stop()
     replay = run_cli("replay", "--db", db)
     assert replay.returncode == 0, replay.stdout + replay.stderr
+
+
+async def test_the_sdk_answers_quotes_and_requests_and_reconnects_after_a_drop(tmp_path):
+    from client.npc_sdk import Npc, NpcError, Number, Stopped, action, quoted
+
+    class Bulk(Npc):
+        ready = 0
+
+        @action(title="Hay bales", price=quoted(5, "wAR"), fields={"n": Number(1, 5, title="Bales")})
+        async def bales(self, request, n):
+            if n == 5:
+                raise NpcError("out of hay")
+            return f"{n} bales for {request.player}"
+
+        def quote_bales(self, request, n):
+            return n * UNIT
+
+        async def on_ready(self):
+            self.ready += 1
+
+    srv = await serving(tmp_path)
+    try:
+        world = srv.runtime.world
+        x, y = spot(world)
+        key = (await admin(srv.url, srv.runtime.admin_key, "AdminNpcAdd", Name="Bulk", Room="plaza", X=x,
+                           Y=y))["Key"]
+        alice = await player(srv.url, "alice")
+        npc = Bulk()
+        running = asyncio.ensure_future(npc.serve(srv.url, "Bulk", key, backoff_max=0.5))
+        await alice.wait_for(lambda e: e["Action"] == "NpcJoined", timeout=10, past=True)
+        await near_npc(alice, world, (x, y), world.rules.near_radius)
+        before = await war(alice)
+        assert (await alice.request("AskPrice", Npc="bulk", Name="bales", Fields={"n": 2}))["Price"] == 2 * UNIT
+        sent = await alice.request("Use", Npc="bulk", Name="bales", Fields={"n": 3}, MaxPrice=3 * UNIT)
+        assert sent["Price"] == 3 * UNIT
+        answer = await alice.wait_for(lambda e: e["Action"] == "NpcAnswer", timeout=10, past=True)
+        assert answer["Text"] == "3 bales for alice" and answer["Paid"] == 3 * UNIT
+        assert await war(alice) == before - 3 * UNIT
+        await alice.request("Use", Npc="bulk", Name="bales", Fields={"n": 5}, MaxPrice=5 * UNIT)
+        failed = await alice.wait_for(lambda e: e["Action"] == "NpcFailed", timeout=10, past=True)
+        assert "out of hay" in failed["Message"] and failed["Refunded"] == 5 * UNIT
+        assert await war(alice) == before - 3 * UNIT
+        # the connection drops: the SDK logs in again by itself and the NPC is back
+        npc.client.ws.transport.abort()
+        await alice.wait_for(lambda e: e["Action"] == "NpcLeft", timeout=10, past=True)
+        for _ in range(100):
+            if npc.ready == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert npc.ready == 2
+        assert (await alice.request("AskPrice", Npc="bulk", Name="bales", Fields={"n": 1}))["Price"] == UNIT
+        # revoked: run ends for good
+        await admin(srv.url, srv.runtime.admin_key, "AdminNpcRevoke", Name="Bulk")
+        with pytest.raises(Stopped):
+            await asyncio.wait_for(running, 10)
+    finally:
+        await srv.stop()
