@@ -101,11 +101,22 @@ async def test_two_players_trade_with_partial_fills_cancel_and_expiry(server, co
     assert server.runtime.ledger.state.balance("market") == 0 and server.runtime.llama.state.balance("market") == 0
 
 
-async def test_the_market_is_only_for_players_who_are_logged_in(connect):
+async def test_trading_is_for_players_and_the_market_data_for_anyone(connect):
     visitor = await connect()
+    for action, fields in [("PlaceOrder", {"Side": "buy", "Price": 1000 * TICK, "Quantity": LOT}),
+                           ("CancelOrder", {"OrderId": "o-1"}), ("MyOrders", {})]:
+        with pytest.raises(ServerError) as no:
+            await visitor.request(action, **fields)
+        assert no.value.code == "NOT_LOGGED_IN", action
+    book = await visitor.request("OrderBook", Depth=3)  # public: a visitor, a price-feed program
+    assert book["Bids"] == [] and book["Asks"] == [] and book["Ref"]
+    info = await visitor.request("MarketInfo")
+    assert info["Last"] is None and info["Custody"] == "market"
+    assert (await visitor.request("Trades"))["Trades"] == []
+    assert (await visitor.request("Candles", Interval="1h"))["Interval"] == "1h"
     with pytest.raises(ServerError) as no:
-        await visitor.request("OrderBook")
-    assert no.value.code == "NOT_LOGGED_IN"
+        await visitor.request("Candles", Interval="1d")
+    assert no.value.code == "BAD_REQUEST"
 
 
 async def trader(url: str, name: str, side: str, stop: asyncio.Event, placed: list) -> None:
