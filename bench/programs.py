@@ -2,15 +2,16 @@
 trips in the same run.
 
     ./dev bench programs                      # 16 players (an NPC's open-request limit), 10 s per phase
-    ./dev bench programs --players 8 --seconds 5
+    ./dev bench programs --players 8 --seconds 5 --rate 100
 
 The server is `llama-land serve` (the default world, SQLite, no inference) as a child process; the NPC program is
 a second process (client/npc_sdk.py, one free and one paid action that answer at once); the players run in this
-process and send their next request when the last is answered. Phases: (0a) `Ping` — one round trip, the floor;
+process, each at an even pace under the per-connection rate limit (200 requests/s offered in all, by default).
+Phases: (0a) `Ping` — one round trip, the floor;
 (0b) `Transfer` of wAR — one ledger change, the floor under any paid action; (1) a free `Use` — player → server
 → program → server → player, answered when `NpcAnswer` arrives; (2) a paid `Use` — the same with the price held
-and settled (two ledger changes). Figures: requests answered per second, p50/p99 of request → answer, each
-program phase as a ratio to its floor. All three processes share the machine's cores.
+and settled (two ledger changes). Figures: requests answered per second, p50/p99 of request → answer, the
+server's CPU time per request; each program phase as a ratio to its floor. All three processes share the machine's cores.
 """
 
 from __future__ import annotations
@@ -61,22 +62,25 @@ def near_spawn() -> tuple[int, int]:
     return fits[0]
 
 
-async def phase(cs: list[GameClient], seconds: float, one) -> tuple[float, list[float], int]:
-    """(answered per second, latencies in ms, refusals such as BUSY)."""
+async def phase(cs: list[GameClient], seconds: float, rate: float, one) -> tuple[float, list[float], int]:
+    """Every player sends at an even pace (rate / players a second each: under the per-connection rate limit),
+    the next request once the last is answered; (answered per second, latencies in ms, refusals such as BUSY)."""
     lat: list[float] = []
     refused = 0
+    every = len(cs) / rate
     end = time.monotonic() + seconds
 
     async def run(i: int, c: GameClient) -> None:
         nonlocal refused
+        await asyncio.sleep(i * every / len(cs))
         while time.monotonic() < end:
             t = time.perf_counter()
             try:
                 await one(i, c)
+                lat.append((time.perf_counter() - t) * 1000)
             except ServerError:
                 refused += 1
-                continue
-            lat.append((time.perf_counter() - t) * 1000)
+            await asyncio.sleep(max(0.0, every - (time.perf_counter() - t)))
 
     t0 = time.monotonic()
     await asyncio.gather(*(run(i, c) for i, c in enumerate(cs)))
@@ -116,7 +120,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> None:
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         await cs[0].wait_for(lambda e: e["Action"] == "NpcJoined", timeout=30, past=True)
         n = len(cs)
-        print(f"NPC programs: {n} players, {args.seconds:g} s per phase; {machine()}")
+        print(f"NPC programs: {n} players, {args.rate:g} requests/s offered, {args.seconds:g} s per phase; {machine()}")
         print("server: llama-land serve, default world, SQLite, no inference; the program: client/npc_sdk.py, "
               "answering at once; players in this process")
         rows = []
@@ -127,14 +131,16 @@ async def bench(args: argparse.Namespace, tmp: Path) -> None:
                            ("(2) Use, paid (held, settled)", lambda i, c: use(c, "paid"))]:
             cpu0, t0 = cpu_seconds(server.pid), time.monotonic()
             pcpu0 = cpu_seconds(program.pid)
-            rate, lat, refused = await phase(cs, args.seconds, one)
+            rate, lat, refused = await phase(cs, args.seconds, args.rate, one)
             wall = time.monotonic() - t0
-            rows.append(rate)
-            print(f"{label:<32} {rate:7.0f}/s  p50 {pctl(lat, .5):6.1f} ms  p99 {pctl(lat, .99):6.1f} ms  "
-                  f"server CPU {(cpu_seconds(server.pid) - cpu0) / wall:.0%}  program CPU "
+            per = (cpu_seconds(server.pid) - cpu0) / max(1, len(lat)) * 1000
+            rows.append((pctl(lat, .5), per))
+            print(f"{label:<32} {rate:6.0f}/s  p50 {pctl(lat, .5):6.1f} ms  p99 {pctl(lat, .99):6.1f} ms  "
+                  f"server CPU {per:5.2f} ms/request  program CPU "
                   f"{(cpu_seconds(program.pid) - pcpu0) / wall:.0%}" + (f"  refused {refused}" if refused else ""))
-        print(f"ratios, same run: free Use {rows[2] / rows[0]:.2f}x Ping's rate; paid Use {rows[3] / rows[1]:.2f}x "
-              f"Transfer's rate")
+        print(f"ratios, same run: free Use p50 {rows[2][0] / rows[0][0]:.1f}x Ping's, server CPU per request "
+              f"{rows[2][1] / rows[0][1]:.1f}x; paid Use p50 {rows[3][0] / rows[1][0]:.1f}x Transfer's, server CPU "
+              f"{rows[3][1] / rows[1][1]:.1f}x")
         for c in cs:
             await c.close()
     finally:
@@ -148,6 +154,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--players", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rate", type=float, default=200.0, help="requests per second offered, all players")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(bench(args, Path(tmp)))

@@ -122,9 +122,16 @@ class Npc:
     # --- what an action may do ----------------------------------------------------------------------------------
 
     async def ask(self, action_name: str, **fields: Any) -> dict[str, Any]:
-        if self.client is None:
-            raise ConnectionError("not connected")
-        return await self.client.request(action_name, **fields)
+        for attempt in range(5):
+            if self.client is None:
+                raise ConnectionError("not connected")
+            try:
+                return await self.client.request(action_name, **fields)
+            except ServerError as exc:  # dropped for the connection's rate: sent again a little later
+                if exc.code != "RATE_LIMITED" or attempt == 4:
+                    raise
+                await asyncio.sleep(0.1 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     async def announce(self, text: str) -> None:
         """Say a line in the NPC's room, for everyone there."""

@@ -43,6 +43,8 @@ class ProgramLimits:
     answer_timeout_s: float = 10.0  # from passing a request on to the program's Answer (or Price)
     max_pending: int = 16  # open requests at once; more are refused BUSY
     max_text: int = 500  # characters of an answer's Text
+    rate: float = 200.0  # requests a second from the program's connection (it answers for many players) ...
+    burst: int = 400  # ... with this much slack
 
 
 class ProgramLink(Protocol):
@@ -85,6 +87,9 @@ class ProgramActor(Actor):
         self.present = False  # in its room (after its first Declare)
         self.gone = False
         self.done = asyncio.Event()  # set once Gone is handled: every request refunded, the NPC out of its room
+        # Ledger calls run in tasks of their own, so one request's hold or settle never holds up the next request
+        # (every change to `pending` still happens here, between awaits).
+        self.tasks: set[asyncio.Task] = set()
         for name, fn in [("Use", self.on_use), ("AskPrice", self.on_ask_price), ("Declare", self.on_declare),
                          ("Price", self.on_price), ("Answer", self.on_answer), ("Announce", self.on_announce),
                          ("Tell", self.on_tell), ("Pay", self.on_pay), ("Funds", self.on_funds),
@@ -148,7 +153,7 @@ class ProgramActor(Actor):
             self.refuse(msg, Code.PRICE_ABOVE_MAX, f"{p.decl['Title']} costs {amount}, above your MaxPrice {most}",
                         Price=amount)
             return
-        await self.run(p, amount)
+        self.begin(p, amount)
 
     def on_ask_price(self, msg: Message) -> None:
         p = self.checked(msg)
@@ -176,17 +181,30 @@ class ProgramActor(Actor):
         except Exception:  # a full mailbox: the next Gone or restart refunds it
             log.warning("%s: could not expire request %s", self.id, rid)
 
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def begin(self, p: Pending, amount: int) -> None:
+        """The request counts as open from now on (the pending bound), while its price is being held."""
+        p.stage = "hold"
+        self.pending[p.rid] = p
+        self.spawn(self.run(p, amount))
+
     async def run(self, p: Pending, amount: int) -> None:
         """Hold the price (if any), then pass the request on to the program."""
         if amount:
             held = await self.ledger(p, {"Action": "Hold", "Escrow": self.escrow(p), "From": p.player,
                                          "Amount": amount, "For": self.name, "T": p.msg["T"]})
             if held is None or held["Action"] == "Error":
+                self.pending.pop(p.rid, None)
                 if held is not None:
                     self.refuse(p.msg, held["Code"], held["Message"])
                 return
             p.amount = amount
         if self.gone:  # it left while the price was being held
+            self.pending.pop(p.rid, None)
             await self.fail(p, Code.NPC_GONE, f"{self.name} has left the world")
             return
         self.answer(p.msg, Npc=self.reg["Id"], Name=p.decl["Name"], RequestId=p.rid, Price=amount,
@@ -243,12 +261,15 @@ class ProgramActor(Actor):
             self.refuse(p.msg, Code.PRICE_ABOVE_MAX, f"{p.decl['Title']} costs {amount} now, above your MaxPrice "
                                                      f"{p.msg['MaxPrice']}", Price=amount)
         else:
-            await self.run(p, amount)
+            self.begin(p, amount)
 
     async def on_answer(self, msg: Message) -> None:
         p = self.open_request(msg, ("run", "ask", "quote") if msg.get("Error") else ("run",))
-        if p is None:
-            return
+        if p is not None:
+            self.spawn(self.finish(p, msg))
+
+    async def finish(self, p: Pending, msg: Message) -> None:
+        """Settle (or, on an Error, refund) an answered request, then tell the player and the program."""
         if msg.get("Error"):
             reason = " ".join(str(msg["Error"]).split())[:200]
             await self.fail(p, Code.NPC_ERROR, f"{self.name}: {reason}")
@@ -342,20 +363,23 @@ class ProgramActor(Actor):
     # --- endings -------------------------------------------------------------------------------------------------
 
     async def on_expire(self, msg: Message) -> None:
-        p = self.pending.pop(msg["RequestId"], None)
-        if p is None:
+        p = self.pending.get(msg["RequestId"])
+        if p is None or p.stage == "hold":
             return
+        del self.pending[p.rid]
         self.link.send({"Action": "NpcCancelled", "RequestId": p.rid, "Reason": "timeout", "T": msg["T"]})
-        await self.fail(p, Code.NPC_TIMEOUT, f"{self.name} did not answer within "
-                                             f"{self.limits.answer_timeout_s:g} s; nothing was taken")
+        self.spawn(self.fail(p, Code.NPC_TIMEOUT, f"{self.name} did not answer within "
+                                                  f"{self.limits.answer_timeout_s:g} s; nothing was taken"))
 
     async def on_gone(self, msg: Message) -> None:
         self.gone = True
-        for p in list(self.pending.values()):
-            self.pending.pop(p.rid, None)
+        for p in [p for p in self.pending.values() if p.stage != "hold"]:  # a hold in flight fails by itself
+            del self.pending[p.rid]
             if p.timer is not None:
                 p.timer.cancel()
-            await self.fail(p, Code.NPC_GONE, f"{self.name} has left the world; nothing was taken")
+            self.spawn(self.fail(p, Code.NPC_GONE, f"{self.name} has left the world; nothing was taken"))
+        while self.tasks:  # every hold, settle and refund under way finishes before the NPC is gone
+            await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.present:
             self.bus.send(self.room, {"Action": "NpcDepart", "Npc": self.reg["Id"], "T": msg["T"]})
             self.present = False

@@ -350,8 +350,9 @@ class Connection:
         registration = {k: v for k, v in found.items() if k not in ("Action", "ReplyTo")}
         self.program = await self.host.programs.attach(self, registration)
         limits = self.host.programs.limits
+        self.limit = RateLimit(limits.rate, limits.burst, time.monotonic())  # one answer per player's request
         self.send(response(msg, **registration, TimeoutMs=int(limits.answer_timeout_s * 1000),
-                           MaxPending=limits.max_pending, Rate=self.config.rate))
+                           MaxPending=limits.max_pending, Rate=limits.rate))
 
     async def on_program(self, msg: Message) -> None:
         """The program's own requests, to its actor (which answers them), stamped with the receive time only:
