@@ -144,7 +144,10 @@ class GameClient:
         fut = asyncio.get_running_loop().create_future()
         self._pending[ref] = fut
         try:
-            await self.ws.send(protocol.encode({"Action": action, "Id": ref, **fields}))
+            try:
+                await self.ws.send(protocol.encode({"Action": action, "Id": ref, **fields}))
+            except ConnectionClosed as closed:  # one error for a lost connection, whether found sending or waiting
+                raise ConnectionError("connection closed") from closed
             return await asyncio.wait_for(fut, timeout)
         finally:
             self._pending.pop(ref, None)

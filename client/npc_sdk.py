@@ -108,6 +108,9 @@ class Npc:
         self.client: GameClient | None = None
         self.me: dict[str, Any] = {}  # what NpcLogin answered: Name, Id, Room, X, Y, TimeoutMs, MaxPending
         self.tasks: set[asyncio.Task] = set()
+        # Paid requests answered as the connection went: the server may have settled them or not. Asked about
+        # (Outcomes) after the next login, so on_paid is called for every one that was settled, and only once.
+        self.in_doubt: dict[str, Request] = {}
 
     @classmethod
     def declarations(cls) -> list[dict[str, Any]]:
@@ -186,6 +189,7 @@ class Npc:
                 await self.client.request("Declare", Actions=actions)
                 log.info("%s is in %s at (%s, %s)", name, self.me["Room"], self.me["X"], self.me["Y"])
                 delay = 1.0
+                await self._resolve_doubts()
                 await self.on_ready()
                 code = await self.client.closed
             except ServerError as exc:
@@ -223,7 +227,14 @@ class Npc:
                 await self.ask("Price", RequestId=request.id, Amount=int(result))
                 return
             reply = result if isinstance(result, dict) else {"Text": str(result or "")}
-            done = await self.ask("Answer", RequestId=request.id, **reply)
+            try:
+                done = await self.ask("Answer", RequestId=request.id, **reply)
+            except (ConnectionError, asyncio.TimeoutError) as lost:
+                if request.price:  # did the answer reach the server, and was it settled? Asked once connected
+                    self.in_doubt[request.id] = request
+                    if isinstance(lost, asyncio.TimeoutError):  # still connected: ask now
+                        await self._resolve_doubts()
+                return
             await self.on_paid(request, done["Paid"])
         except NpcError as exc:
             await self._refuse(request, str(exc), quoting)
@@ -234,6 +245,23 @@ class Npc:
         except Exception:
             log.exception("action %s failed", request.action)
             await self._refuse(request, "something went wrong here; you were not charged", quoting)
+
+    async def _resolve_doubts(self, tries: int = 5) -> None:
+        """What became of the paid requests answered as the last connection dropped: on_paid for each one the
+        server settled; a refunded one is forgotten (the player has their price back)."""
+        for _ in range(tries):
+            for batch in [list(self.in_doubt)[i:i + 64] for i in range(0, len(self.in_doubt), 64)]:
+                outcomes = (await self.ask("Outcomes", RequestIds=batch))["Outcomes"]
+                for rid, outcome in outcomes.items():
+                    if outcome == "held":  # still being settled or refunded: asked again below
+                        continue
+                    request = self.in_doubt.pop(rid, None)
+                    if request is not None and outcome == "settled":
+                        await self.on_paid(request, request.price)
+            if not self.in_doubt:
+                return
+            await asyncio.sleep(1.0)
+        log.warning("%d answered requests still open after reconnecting; asked again next time", len(self.in_doubt))
 
     async def _refuse(self, request: Request, message: str, quoting: bool) -> None:
         try:

@@ -292,7 +292,3 @@ class TraderPanel(NpcPanel):
 
 PANELS = {"king": KingPanel, "joker": JokerPanel, "oracle": OraclePanel, "wanderer": WandererPanel,
           "trader": TraderPanel}
-
-
-def open_panel(play: PanelHost, npc: dict[str, Any]) -> NpcPanel:
-    return PANELS.get(npc["Kind"], WandererPanel)(play, npc)

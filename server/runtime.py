@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from npcs.actors.memory import NpcMemory
-from npcs.actors.program import refund_stranded
+from npcs.actors.program_purse import refund_stranded
 from npcs.actors.program_desk import ProgramDesk
 from npcs.cast import Cast, NpcPresence, load_cast
 from npcs.inference.engine import InferenceConfig, InferenceEngine

@@ -5,7 +5,7 @@ forms.py). The actor lives at `npc:<id>` while the program is connected, and is 
 world: the room forwards it the Use and AskPrice requests of players standing near; it checks the fields, holds
 the price in escrow, passes the request on, and settles when the program answers — or refunds, on an error, a
 timeout, or the program going away. What the program may do itself is here too, and nothing more: speak in its
-room, whisper to a player who asked it something, pay from its own account, read its balance.
+room, whisper to a player who asked it something; its money (Pay, Funds, Outcomes) is in program_purse.py.
 
 Use        -> fields checked, price held (`program:<id>:<request>` escrow), NpcRequest to the program
 AskPrice   -> a quoted action's price, asked of the program (NpcQuoteRequest), told to the player
@@ -14,6 +14,7 @@ Answer     -> settled to the NPC's account (NpcAnswer to the player), or refunde
 Expire     -> no answer in time: refunded, NpcFailed NPC_TIMEOUT, the program told NpcCancelled
 Gone       -> the connection ended: every open request refunded (NPC_GONE), the NPC leaves its room
 KeyVoid    -> the operator revoked (or re-issued) its key: the program is disconnected
+Pay, Funds, Outcomes -> its own money (program_purse.py)
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from server.core.protocol import Code
 from server.economy.ledger import change
 from server.world.rules import npc_line
 
+from npcs.actors.program_purse import ProgramPurse, escrow_name
+
 log = logging.getLogger("llama_land.programs")
-ESCROW_PREFIX = "program:"
 TELL_WINDOW_MS = 10 * 60_000  # a program may whisper to a player this long after they last asked it something
 
 
@@ -74,7 +76,7 @@ class Pending:
         return self.decl["Price"].get("Token", "wAR")
 
 
-class ProgramActor(Actor):
+class ProgramActor(ProgramPurse, Actor):
     def __init__(self, bus: Bus, registration: dict[str, Any], link: ProgramLink,
                  limits: ProgramLimits = ProgramLimits(), reach: int = 3, chat_max: Callable[[], int] = lambda: 200):
         super().__init__(f"npc:{registration['Id']}")
@@ -93,6 +95,7 @@ class ProgramActor(Actor):
         for name, fn in [("Use", self.on_use), ("AskPrice", self.on_ask_price), ("Declare", self.on_declare),
                          ("Price", self.on_price), ("Answer", self.on_answer), ("Announce", self.on_announce),
                          ("Tell", self.on_tell), ("Pay", self.on_pay), ("Funds", self.on_funds),
+                         ("Outcomes", self.on_outcomes),
                          ("Expire", self.on_expire), ("Gone", self.on_gone), ("KeyVoid", self.on_key_void)]:
             self.handle(name.lower(), action(name), fn)
 
@@ -212,7 +215,7 @@ class ProgramActor(Actor):
         self.wait_for_program(p, "run", "NpcRequest")
 
     def escrow(self, p: Pending) -> str:
-        return f"{ESCROW_PREFIX}{self.reg['Id']}:{p.rid}"
+        return escrow_name(self.reg["Id"], p.rid)
 
     async def ledger(self, p: Pending, ask: Message) -> Message | None:
         try:
@@ -328,37 +331,9 @@ class ProgramActor(Actor):
             self.refuse_program(msg, Code.CHAT_EMPTY, "say something")
             return
         to = found["Account"]["Name"]
-        self.bus.send(player_id(to), {"Action": "Whisper", "From": self.name, "Npc": self.reg["Id"], "To": to,
-                                      "Text": text, "T": msg["T"]})
+        self.bus.send(self.room, {"Action": "NpcSay", "Npc": self.reg["Id"], "Text": text, "Scope": "whisper",
+                                  "To": to, "T": msg["T"]})  # the room logs it, as it logs players' whispers
         self.to_program(msg, To=to)
-
-    async def on_pay(self, msg: Message) -> None:
-        """A payment from this NPC's own account to a player (a prize, a refund of its own): the ledger checks the
-        balance; nobody else's money is within its reach."""
-        token = msg.get("Token") or "wAR"
-        found = await self.bus.call("accounts", {"Action": "Lookup", "Player": msg["To"]})
-        if found["Account"] is None:
-            self.refuse_program(msg, Code.UNKNOWN_ACCOUNT, f"no player {msg['To']!r}")
-            return
-        ask = {"Action": "Transfer", "From": self.name, "To": found["Account"]["Name"], "Amount": msg["Quantity"],
-               "Tags": {"X-Npc": self.reg["Id"], **({"X-Memo": msg["Memo"]} if msg.get("Memo") else {})},
-               "T": msg["T"]}
-        if msg.get("Key"):  # the program's retry key: the same Key pays once
-            ask["Ref"] = f"pay:{self.reg['Id']}:{msg['Key']}"
-        try:
-            done = await change(self.bus, token, ask)
-        except (TimeoutError, LookupError):
-            self.refuse_program(msg, Code.UNAVAILABLE, "the ledger did not answer; pay again with the same Key")
-            return
-        if done["Action"] == "Error":
-            self.refuse_program(msg, done["Code"], done["Message"])
-            return
-        self.to_program(msg, To=ask["To"], Quantity=msg["Quantity"], Token=token, Balance=done["Balance"])
-
-    async def on_funds(self, msg: Message) -> None:
-        token = msg.get("Token") or "wAR"
-        got = await self.bus.call(f"token:{token}", {"Action": "Balance", "Account": self.name})
-        self.to_program(msg, Token=token, Balance=got["Balance"])
 
     # --- endings -------------------------------------------------------------------------------------------------
 
@@ -388,14 +363,3 @@ class ProgramActor(Actor):
     def on_key_void(self, msg: Message) -> None:
         self.link.close(4003, "NPC key revoked by the operator")
 
-
-async def refund_stranded(bus: Bus, t: int) -> int:
-    """At the bank's start: every program request escrow still open belongs to a connection that is gone (requests
-    do not outlive their process), so its price goes back to the player. Returns how many were refunded."""
-    count = 0
-    for token in ("wAR", "LLAMA"):
-        held = (await change(bus, token, {"Action": "Escrows", "Prefix": ESCROW_PREFIX, "T": t}))["Escrows"]
-        for escrow in held:
-            await change(bus, token, {"Action": "Refund", "Escrow": escrow, "Reason": "restart", "T": t})
-            count += 1
-    return count

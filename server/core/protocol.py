@@ -195,6 +195,7 @@ ACTIONS: dict[str, dict[str, Field]] = {
     "Pay": {"To": Field(str, max_len=64), "Quantity": Field(int), "Token": Field(str, required=False, max_len=16),
             "Key": Field(str, required=False, max_len=64), "Memo": Field(str, required=False, max_len=100)},
     "Funds": {"Token": Field(str, required=False, max_len=16)},
+    "Outcomes": {"RequestIds": Field(list)},
     "AdminNpcAdd": {"Key": Field(str, max_len=128), "Name": Field(str, max_len=64), "Room": Field(str, max_len=64),
                     "X": Field(int), "Y": Field(int)},
     "AdminNpcRevoke": {"Key": Field(str, max_len=128), "Name": Field(str, max_len=64)},

@@ -226,7 +226,7 @@ class TokenActor(LoggedActor):
             self.handle(kind.lower(), action(kind), self.on_change)
         for name, fn in [("Balance", self.on_balance), ("Balances", self.on_balances),
                          ("Total-Supply", self.on_total_supply), ("Info", self.on_info),
-                         ("Escrows", self.on_escrows)]:
+                         ("Escrows", self.on_escrows), ("Escrow-Status", self.on_escrow_status)]:
             self.handle(name.lower(), action(name), fn)
 
     async def open(self, t: int) -> None:
@@ -294,3 +294,14 @@ class TokenActor(LoggedActor):
         prefix = msg.get("Prefix", "")
         self.reply(msg, "Escrows-Done", Token=self.ticker,
                    Escrows={k: v for k, v in self.state.escrow.items() if k.startswith(prefix)})
+
+    def on_escrow_status(self, msg: Message) -> None:
+        """What became of named escrows: "held", "settled", "refunded", or None if this ledger never held it."""
+        def status(escrow: str) -> str | None:
+            if escrow in self.state.escrow:
+                return "held"
+            closed = self.state.done.get(f"close:{escrow}")
+            if closed is not None:
+                return "settled" if closed[0] == "Settle" else "refunded"
+            return None
+        self.reply(msg, "Escrow-Status-Done", Token=self.ticker, Status={e: status(e) for e in msg["Escrows"]})

@@ -38,7 +38,8 @@ ROUTES: dict[str, Route] = {
                                             "HighLow", "Use", "AskPrice")},
     # an NPC program logs in with its key; then these go to its actor, and nothing a player sends is open to it
     "NpcLogin": Route("program-login", "visitor"),
-    **{a: Route("program", "program") for a in ("Declare", "Price", "Answer", "Announce", "Tell", "Pay", "Funds")},
+    **{a: Route("program", "program") for a in ("Declare", "Price", "Answer", "Announce", "Tell", "Pay", "Funds",
+                                                 "Outcomes")},
     # an NPC answers these from anywhere in the world
     "Quote": Route("npc", "player"), "OracleInfo": Route("npc", "player"), "TraderInfo": Route("npc", "player"),
     "Petitions": Route("fed", "player"), "FedInfo": Route("fed", "greeted"),

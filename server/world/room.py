@@ -8,7 +8,8 @@ Tick     -> one frame per interest cell to the players in it
 Leave    -> logged, position checkpointed
 Reload   -> a changed map or cast swapped in under connected players (`serve --reload`)
 NPCs     -> they stand (or wander) here as entities; requests for them (Petition, Joke, …) are checked for reach
-            and forwarded; NpcSay is an NPC speaking, logged like any chat line but marked with the NPC's id
+            and forwarded; NpcSay is an NPC speaking (to the room, those near, or in a whisper), logged like any chat
+            line but marked with the NPC's id
 Messages from players carry a server-stamped `Player` and `T`; nothing here trusts a name sent by a client.
 """
 
@@ -313,11 +314,15 @@ class RoomActor(LoggedActor):
         text = npc_line(str(msg["Text"]), self.rules.chat_max)
         if npc is None or not text:
             return
-        scope = msg.get("Scope") or "room"
+        scope, to = msg.get("Scope") or "room", msg.get("To")  # a whisper's To: whoever asked the NPC something
         entry = {"Action": "Chat", "Player": npc.spec.name, "Npc": npc.spec.id, "Scope": scope, "Text": text,
-                 "T": msg["T"]}
-        await self.record(entry, [ChatLine(room=self.room.name, scope=scope, author=npc.spec.name, text=text,
-                                           t_ms=msg["T"])])
+                 "T": msg["T"], **({"To": to} if scope == "whisper" else {})}
+        await self.record(entry, [ChatLine(room=self.room.name, scope=scope, author=npc.spec.name, to=entry.get("To"),
+                                           text=text, t_ms=msg["T"])])
+        if scope == "whisper":
+            self.bus.send(player_id(to), {"Action": "Whisper", "From": npc.spec.name, "Npc": npc.spec.id, "To": to,
+                                          "Text": text, "T": msg["T"]})
+            return
         line = {"Action": "ChatLine", "Room": self.room.name, "Seq": self.state.chat_seq, "From": npc.spec.name,
                 "Npc": npc.spec.id, "Scope": scope, "Text": text, "T": msg["T"]}
         radius = max(self.rules.near_radius, npc.spec.reach)  # whoever it can hear can hear its answer

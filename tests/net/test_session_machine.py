@@ -48,7 +48,7 @@ def test_a_player_cannot_log_in_again_without_logging_out():
 
 def test_an_npc_program_sends_only_its_own_requests_and_players_none_of_them():
     program_only = [a for a, r in ROUTES.items() if r.who == "program"]
-    assert set(program_only) == {"Declare", "Price", "Answer", "Announce", "Tell", "Pay", "Funds"}
+    assert set(program_only) == {"Declare", "Price", "Answer", "Announce", "Tell", "Pay", "Funds", "Outcomes"}
     for action in program_only:
         assert code_of(Phase.PROGRAM, action) is None, action
         assert code_of(Phase.PLAYING, action) == Code.FORBIDDEN, action
