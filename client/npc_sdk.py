@@ -172,14 +172,17 @@ class Npc:
         asyncio.run(self.serve(url, name, key))
 
     async def serve(self, url: str, name: str, key: str, backoff_max: float = 30.0) -> None:
-        """Connect, log in, declare, answer; reconnect after a drop. Raises Stopped when it must not come back."""
+        """Connect, log in, declare, answer; reconnect after a drop. In a world spread over processes `url` may be
+        any of them: a login there is told which one serves the NPC's room, and goes there. Raises Stopped when it
+        must not come back."""
         actions = self.declarations()
-        delay = 1.0
+        delay, target, redirects = 1.0, url, 0
         while True:
             try:
-                self.client = await GameClient.connect(url)
+                self.client = await GameClient.connect(target)
             except OSError as exc:
-                log.warning("cannot reach %s (%s); again in %.0f s", url, exc, delay)
+                log.warning("cannot reach %s (%s); again in %.1f s", target, exc, delay)
+                target, redirects = url, 0  # after a failure, ask the world's address where the room is now
                 await asyncio.sleep(delay)
                 delay = min(backoff_max, delay * 2)
                 continue
@@ -188,7 +191,7 @@ class Npc:
                 self.me = await self.client.request("NpcLogin", Name=name, Key=key)
                 await self.client.request("Declare", Actions=actions)
                 log.info("%s is in %s at (%s, %s)", name, self.me["Room"], self.me["X"], self.me["Y"])
-                delay = 1.0
+                delay, redirects = 1.0, 0
                 await self._resolve_doubts()
                 await self.on_ready()
                 code = await self.client.closed
@@ -196,13 +199,19 @@ class Npc:
                 await self.client.close()
                 if exc.code in ("BAD_CREDENTIALS", "BAD_DECLARATION", "BAD_NAME"):
                     raise Stopped(f"{exc.code}: {exc.frame.get('Message')}") from None
-                log.warning("server said %s; again in %.0f s", exc, delay)
+                if exc.code == "UNAVAILABLE" and exc.frame.get("Url") and redirects < 3:
+                    # the NPC's room is served by another process of the world: go there at once
+                    target, redirects = exc.frame["Url"], redirects + 1
+                    log.info("%s is served at %s", exc.frame.get("Room"), target)
+                    continue
+                log.warning("server said %s; again in %.1f s", exc, delay)
                 code = None
             except ConnectionError:
                 code = self.client.ws.close_code
             if code in FINAL_CLOSES:
                 raise Stopped(FINAL_CLOSES[code])
-            log.warning("connection lost (%s); again in %.0f s", code, delay)
+            log.warning("connection lost (%s); again in %.1f s", code, delay)
+            target, redirects = url, 0
             await asyncio.sleep(delay)
             delay = min(backoff_max, delay * 2)
 

@@ -123,13 +123,17 @@ class WorldRuntime:
     def rooms_here(self) -> frozenset[str]:
         return frozenset(self.rooms)
 
-    async def hand_off(self, name: str, room: str, fields: dict[str, Any]) -> dict[str, Any]:
+    async def room_url(self, room: str) -> str:
         entry = await self.directory.get("room", room) if self.directory is not None else None
         if entry is None:
             raise Refused(Code.UNAVAILABLE, f"{room} is not being served right now; try again in a few seconds")
+        return entry["Url"]
+
+    async def hand_off(self, name: str, room: str, fields: dict[str, Any]) -> dict[str, Any]:
+        url = await self.room_url(room)
         reply = await self.bus.call("accounts", {"Action": "Ticket", "Player": name, "Room": room, **fields,
                                                  "T": now_ms()})
-        return {"Url": entry["Url"], "Ticket": reply["Ticket"], "Room": room}
+        return {"Url": url, "Ticket": reply["Ticket"], "Room": room}
 
     def load_checkpoint(self, name: str) -> PositionCheckpoint | None:
         assert self.db is not None
@@ -173,12 +177,23 @@ class WorldRuntime:
         t = now_ms()
         for actor in self.actors:  # ledgers, rooms, the herd (refunds), then the NPCs (the Fed, the Oracle)
             await actor.open(t)
-        if self.bank:  # NPC programs' requests do not outlive a restart: what they held goes back
-            refunded = await refund_stranded(self.bus, t)
-            if refunded:
-                log.info("refunded %d NPC program request(s) left open by the last run", refunded)
+        await self._refund_stranded(t)
         # Login with an unknown name costs the same scrypt work as a wrong password.
         self.dummy_hash = await asyncio.to_thread(hash_password, "no such account", self.scrypt_n)
+
+    async def _refund_stranded(self, t: int) -> None:
+        """NPC programs' requests do not outlive their process: what the programs of this process's rooms held when
+        it last stopped goes back (the bank also takes NPCs whose room the world no longer has)."""
+        def serves(room: str) -> bool:
+            return room in self.rooms or (self.bank and room not in self.world.rooms)
+        try:
+            refunded = await refund_stranded(self.bus, t, serves)
+        except (TimeoutError, LookupError):
+            log.warning("could not look for NPC program requests left open: the bank did not answer; the next "
+                        "start looks again")
+            return
+        if refunded:
+            log.info("refunded %d NPC program request(s) left open by the last run", refunded)
 
     async def _start_bank(self) -> None:
         """The world's one bank: accounts, the ledgers, the herd and the NPC actors (whose rooms may be elsewhere:

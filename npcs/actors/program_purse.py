@@ -8,7 +8,7 @@ answer went out on.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from server.core.actors import Bus, Message
 from server.core.protocol import Code
@@ -98,13 +98,20 @@ class ProgramPurse:
         self.to_program(msg, Outcomes=outcomes)
 
 
-async def refund_stranded(bus: Bus, t: int) -> int:
-    """At the bank's start: every program request escrow still open belongs to a connection that is gone (requests
-    do not outlive their process), so its price goes back to the player. Returns how many were refunded."""
+async def refund_stranded(bus: Bus, t: int, serves: Callable[[str], bool]) -> int:
+    """At a start, for the NPCs whose rooms this process serves (`serves(room)`): every request escrow of theirs
+    still open belongs to a connection that is gone — a program connects only to the process serving its room, and
+    requests do not outlive their process — so its price goes back to the player. A process serving other rooms
+    leaves their NPCs' open requests alone. Returns how many were refunded."""
+    keys = await bus.call("accounts", {"Action": "NpcKeys"})
     count = 0
-    for token in TOKENS:
-        held = (await change(bus, token, {"Action": "Escrows", "Prefix": ESCROW_PREFIX, "T": t}))["Escrows"]
-        for escrow in held:
-            await change(bus, token, {"Action": "Refund", "Escrow": escrow, "Reason": "restart", "T": t})
-            count += 1
+    for npc in keys["Npcs"]:
+        if not serves(npc["Room"]):
+            continue
+        for token in TOKENS:
+            held = (await change(bus, token, {"Action": "Escrows", "Prefix": escrow_name(npc["Id"], ""),
+                                              "T": t}))["Escrows"]
+            for escrow in held:
+                await change(bus, token, {"Action": "Refund", "Escrow": escrow, "Reason": "restart", "T": t})
+                count += 1
     return count

@@ -344,9 +344,10 @@ class Connection:
                                                       "Key": msg["Key"], "T": now_ms()})
         if found["Action"] == "Error":
             raise Refused(found["Code"], found["Message"])
-        if found["Room"] not in self.host.rooms_here:
-            raise Refused(Code.UNAVAILABLE, f"{found['Room']} is served by another process of this world: connect "
-                                            f"there")
+        if found["Room"] not in self.host.rooms_here:  # the NPC stands in a room served elsewhere: say where
+            url = await self.host.room_url(found["Room"])
+            raise ProtocolError(Code.UNAVAILABLE, f"{found['Room']} is served by another process of this world: "
+                                                  f"connect to {url}", msg.get("Id"), Url=url, Room=found["Room"])
         registration = {k: v for k, v in found.items() if k not in ("Action", "ReplyTo")}
         self.program = await self.host.programs.attach(self, registration)
         limits = self.host.programs.limits

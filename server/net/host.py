@@ -32,6 +32,9 @@ class WorldHost(Protocol):
     def rooms_here(self) -> frozenset[str]:
         """The rooms this process serves (all of them, unless it is one of several room hosts)."""
 
+    async def room_url(self, room: str) -> str:
+        """Where the process that serves room listens. Refused(UNAVAILABLE) if nobody serves it now."""
+
     async def hand_off(self, name: str, room: str, fields: dict[str, Any]) -> dict[str, Any]:
         """{Url, Ticket, Room}: where the process that serves room listens, and a one-use ticket to enter it
         (with fields: X, Y, Via). Refused(UNAVAILABLE) if nobody serves it now."""

@@ -14,8 +14,8 @@ import pytest
 from client.net import GameClient, ServerError
 from server.economy.ledger import UNIT
 
-from conftest import ServerProcess, run_cli, through, until
-from court import DEFAULT_WORLD, WORLD, balances, to_the_king
+from conftest import ServerProcess, near_npc, run_cli, through, until
+from court import DEFAULT_WORLD, WORLD, balances, spot, to_the_king
 from test_failover import chat_texts, epoch_of, serving, standby_process
 
 A_ROOMS = "plaza,stage,pasture"
@@ -228,3 +228,88 @@ async def test_a_bank_killed_mid_petition_grants_or_refunds_each_offering_once(c
     await alice.close()
     replay = await asyncio.to_thread(run_cli, "replay", "--db", cluster.db)
     assert replay.returncode == 0, replay.stdout + replay.stderr
+
+
+async def soon(cond, timeout: float = 15.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if cond():
+            return
+        await asyncio.sleep(0.05)
+    assert cond()
+
+
+async def test_an_npc_program_connecting_to_the_bank_is_sent_to_the_host_of_its_room_and_follows_a_failover(cluster):
+    from client.npc_sdk import Npc, Stopped, Text, action, fixed
+
+    class Echo(Npc):
+        def __init__(self):
+            super().__init__()
+            self.paid: list[int] = []
+
+        @action(title="Echo", price=fixed(1, "wAR"), fields={"words": Text(max_length=20)})
+        async def echo(self, request, words):
+            if words == "wait":  # never answered: the host is killed meanwhile
+                await asyncio.Event().wait()
+            return f"{words}, {request.player}!"
+
+        async def on_paid(self, request, paid):
+            self.paid.append(paid)
+
+    x, y = spot(WORLD)
+    added = await asyncio.to_thread(run_cli, "admin", "npc", "add", "Echo", "--room", "plaza", "--at", f"{x},{y}",
+                                    "--url", cluster.bank.url, "--db", cluster.db)
+    assert added.returncode == 0, added.stderr
+    key = added.stdout.split()[-1]
+    raw = await GameClient.connect(cluster.bank.url)  # the bank serves no room: it says which process does
+    with pytest.raises(ServerError) as no:
+        await raw.request("NpcLogin", Name="Echo", Key=key)
+    assert no.value.code == "UNAVAILABLE" and no.value.frame["Url"] == cluster.a.url and no.value.frame["Ref"]
+    await raw.close()
+    npc = Echo()
+    running = asyncio.ensure_future(npc.serve(cluster.bank.url, "Echo", key, backoff_max=0.5))
+    alice = await GameClient.connect(cluster.a.url)
+    await alice.register("alice", "pw-secret")
+    await soon(lambda: npc.me.get("Room") == "plaza" and npc.client.url == cluster.a.url)
+    await soon(lambda: any(n["Id"] == "echo" for n in alice.view.npcs.values()))
+    await near_npc(alice, WORLD, (x, y), WORLD.rules.near_radius)
+    sent = await alice.request("Use", Npc="echo", Name="echo", Fields={"words": "hay"}, MaxPrice=UNIT)
+    answer = await alice.wait_for(lambda e: e["Action"] == "NpcAnswer" and e["RequestId"] == sent["RequestId"],
+                                  timeout=10, past=True)
+    assert answer["Text"] == "hay, alice!" and answer["Paid"] == UNIT  # held and settled by the bank's ledger
+    await soon(lambda: npc.paid == [UNIT])
+    assert (await balances(alice))["wAR"] == 9 * UNIT
+    # host A is killed with a request open: the standby that takes over its rooms refunds it before it serves, and
+    # the program, reconnecting to the bank, is sent on to the standby
+    await alice.request("Use", Npc="echo", Name="echo", Fields={"words": "wait"}, MaxPrice=UNIT)
+    proc, port = cluster.standby("--rooms", A_ROOMS, "--no-inference")
+    await asyncio.sleep(1.0)
+    cluster.a.proc.send_signal(signal.SIGKILL)
+    cluster.a.proc.wait()
+    await serving(port, proc)
+    standby = f"ws://127.0.0.1:{port}/"
+    await soon(lambda: npc.client.url == standby and npc.client.ws.close_code is None and npc.me, timeout=30)
+    token, alice = alice.token, await GameClient.connect(cluster.bank.url)
+    for _ in range(50):  # the directory names the standby once it has announced itself
+        try:
+            await alice.resume(token)
+            break
+        except ServerError as exc:
+            assert exc.code == "UNAVAILABLE", exc
+            await asyncio.sleep(0.2)
+            alice = await GameClient.connect(cluster.bank.url)
+    assert alice.url == standby and (await balances(alice))["wAR"] == 9 * UNIT  # the open request refunded
+    await soon(lambda: any(n["Id"] == "echo" for n in alice.view.npcs.values()))
+    await near_npc(alice, WORLD, (x, y), WORLD.rules.near_radius)  # from where her position was last checkpointed
+    sent = await alice.request("Use", Npc="echo", Name="echo", Fields={"words": "again"}, MaxPrice=UNIT)
+    await alice.wait_for(lambda e: e["Action"] == "NpcAnswer" and e["RequestId"] == sent["RequestId"], timeout=10,
+                         past=True)
+    await soon(lambda: npc.paid == [UNIT, UNIT])
+    assert (await balances(alice))["wAR"] == 8 * UNIT
+    # revoked at the bank: the program on the room host is closed (4003) and run ends
+    revoked = await asyncio.to_thread(run_cli, "admin", "npc", "revoke", "Echo", "--url", cluster.bank.url,
+                                      "--db", cluster.db)
+    assert revoked.returncode == 0, revoked.stderr
+    with pytest.raises(Stopped):
+        await asyncio.wait_for(running, 10)
+    await alice.wait_for(lambda e: e["Action"] == "NpcLeft", timeout=10, past=True)
+    await alice.close()
