@@ -302,7 +302,7 @@ class ProgramActor(ProgramPurse, Actor):
     async def close_escrow(self, p: Pending, ask: Message) -> bool:
         try:
             done = await change(self.bus, p.token, {**ask, "Escrow": self.escrow(p), "T": now_ms()})
-        except (TimeoutError, LookupError):  # left open: the bank's next start refunds it
+        except (TimeoutError, LookupError):  # left open: the next start of its room's process refunds it
             log.warning("%s: escrow %s not closed: the ledger did not answer", self.id, self.escrow(p))
             return False
         return done["Action"] != "Error"
