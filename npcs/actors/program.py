@@ -30,23 +30,12 @@ from server.core.clock import now_ms
 from server.core.forms import FormError, check_declarations, check_fields
 from server.core.protocol import Code
 from server.economy.ledger import change
+from server.world.maps import ProgramLimits
 from server.world.rules import npc_line
 
 from npcs.actors.program_purse import ProgramPurse, escrow_name
 
 log = logging.getLogger("llama_land.programs")
-TELL_WINDOW_MS = 10 * 60_000  # a program may whisper to a player this long after they last asked it something
-
-
-@dataclass(frozen=True)
-class ProgramLimits:
-    """How much one NPC program may ask of the world (docs/protocol.md, NPC programs)."""
-
-    answer_timeout_s: float = 10.0  # from passing a request on to the program's Answer (or Price)
-    max_pending: int = 16  # open requests at once; more are refused BUSY
-    max_text: int = 500  # characters of an answer's Text
-    rate: float = 200.0  # requests a second from the program's connection (it answers for many players) ...
-    burst: int = 400  # ... with this much slack
 
 
 class ProgramLink(Protocol):
@@ -319,11 +308,10 @@ class ProgramActor(ProgramPurse, Actor):
         self.to_program(msg)
 
     async def on_tell(self, msg: Message) -> None:
-        asked = self.askers.get(msg["To"].lower())
-        if asked is None or msg["T"] - asked > TELL_WINDOW_MS:
+        asked, window = self.askers.get(msg["To"].lower()), self.limits.tell_window_minutes
+        if asked is None or msg["T"] - asked > window * 60_000:
             self.refuse_program(msg, Code.FORBIDDEN, f"{msg['To']!r} has not asked {self.name} anything in the last "
-                                                     f"{TELL_WINDOW_MS // 60_000} minutes: an NPC whispers only to "
-                                                     f"whoever asked it")
+                                                     f"{window} minutes: an NPC whispers only to whoever asked it")
             return
         found = await self.bus.call("accounts", {"Action": "Lookup", "Player": msg["To"]})
         text = npc_line(msg["Text"], self.chat_max())

@@ -13,15 +13,22 @@ from typing import Any, Callable
 from server.core.actors import Bus
 from server.core.clock import now_ms
 
-from npcs.actors.program import ProgramActor, ProgramLimits, ProgramLink
+from server.world.maps import ProgramLimits
+
+from npcs.actors.program import ProgramActor, ProgramLink
 
 log = logging.getLogger("llama_land.programs")
 
 
 class ProgramDesk:
-    def __init__(self, bus: Bus, world: Callable[[], Any], limits: ProgramLimits = ProgramLimits()):
-        self.bus, self.world, self.limits = bus, world, limits
+    def __init__(self, bus: Bus, world: Callable[[], Any]):
+        self.bus, self.world = bus, world
         self.live: dict[str, ProgramActor] = {}
+
+    @property
+    def limits(self) -> ProgramLimits:
+        """The world's [npc_programs] now: a reloaded world.toml applies from the next login."""
+        return self.world().programs
 
     async def attach(self, link: ProgramLink, registration: dict[str, Any]) -> ProgramActor:
         old = self.live.get(registration["Id"])

@@ -120,6 +120,41 @@ def _citizenship(table: dict[str, Any], where: Path) -> Citizenship:
     return Citizenship(mode, limit)
 
 
+@dataclass(frozen=True)
+class ProgramLimits:
+    """[npc_programs]: how much one outside NPC program may ask of the world (docs/worlds.md); read at each
+    program's login (its NpcLogin-Response tells it TimeoutMs, MaxPending and Rate)."""
+
+    answer_timeout_s: float = 10.0  # from passing a request on to the program's Answer (or Price)
+    max_pending: int = 16  # open requests at once; more are refused BUSY
+    max_text: int = 500  # characters of an answer's Text
+    rate: float = 200.0  # requests a second from the program's connection (it answers for many players) ...
+    burst: int = 400  # ... with this much slack
+    tell_window_minutes: int = 10  # a program may whisper to a player this long after they last asked it something
+
+
+# setting -> (lowest, highest): each must be a number in its range
+RANGES: dict[str, tuple[float, float]] = {"answer_timeout_s": (1, 300), "max_pending": (1, 1000),
+                                          "max_text": (1, 500), "rate": (1, 10_000), "burst": (1, 100_000),
+                                          "tell_window_minutes": (0, 24 * 60)}
+
+
+def _npc_programs(table: dict[str, Any], where: Path) -> ProgramLimits:
+    known = {f.name: f for f in fields(ProgramLimits)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in known:
+            raise WorldError(f"{where}: unknown setting [npc_programs].{key} (known: {', '.join(known)})")
+        want = type(getattr(ProgramLimits, key))
+        lo, hi = RANGES[key]
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or (want is int and not isinstance(value, int)) or not lo <= value <= hi:
+            kind = "a whole number" if want is int else "a number"
+            raise WorldError(f"{where}: [npc_programs].{key} must be {kind} from {lo:g} to {hi:g}, got {value!r}")
+        values[key] = want(value)
+    return ProgramLimits(**values)
+
+
 @dataclass
 class World:
     name: str
@@ -131,6 +166,7 @@ class World:
     model: Path | None = None  # [inference] model: the GGUF this world's NPCs run on (default: the default model)
     starting_war: int = 10 * UNIT  # [economy] starting_war, in base units: what a new citizen receives
     citizenship: Citizenship = Citizenship()
+    programs: ProgramLimits = ProgramLimits()  # [npc_programs]
 
 
 def _tile_rect(obj: Any, tw: int, th: int) -> tuple[int, int, int, int]:

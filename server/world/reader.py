@@ -21,13 +21,13 @@ from typing import Any
 import pytiled_parser
 from pytiled_parser import ObjectLayer
 
-from server.world.maps import (Portal, RoomMap, World, WorldError, _citizenship, _economy, _rules, _tile_rect,
-                               blocked_grid)
+from server.world.maps import (Portal, RoomMap, World, WorldError, _citizenship, _economy, _npc_programs, _rules,
+                               _tile_rect, blocked_grid)
 
 log = logging.getLogger("llama_land.world")
 OBJECT_PROPERTIES = {"spawns": set(), "portals": {"target_room", "target_spawn"}, "npcs": set()}
 TILE_PROPERTIES = {"collides"}
-TABLES = ("world", "rooms", "rules", "economy", "inference", "citizenship")
+TABLES = ("world", "rooms", "rules", "economy", "inference", "citizenship", "npc_programs")
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class WorldReader:
             self.problem(toml, "", str(exc))
             return None
         doc = self.doc
-        rules, starting_war, citizenship = self.settings(toml, doc)
+        rules, starting_war, citizenship, programs = self.settings(toml, doc)
         if not doc.get("rooms"):
             self.problem(toml, "[rooms]", "no rooms (add a [rooms] table: name = \"maps/file.tmj\")")
         for name, rel in (doc.get("rooms") or {}).items():
@@ -84,17 +84,19 @@ class WorldReader:
                 self.rooms[name] = room
         self.portals()
         start = self.start_at = self.start()
-        if start is None or rules is None or starting_war is None or citizenship is None:
+        if None in (start, rules, starting_war, citizenship, programs):
             return None
         inference = doc.get("inference", {})
         model = (self.root / str(inference["model"])).resolve() if "model" in inference else None
         return World(name=str(doc.get("world", {}).get("name", self.root.name)), root=self.root,
                      start_room=start[0], start_spawn=start[1], rules=rules, rooms=self.rooms, model=model,
-                     starting_war=starting_war, citizenship=citizenship)
+                     starting_war=starting_war, citizenship=citizenship, programs=programs)
 
-    def settings(self, toml: Path, doc: dict[str, Any]) -> tuple[Any, int | None, Any]:
+    def settings(self, toml: Path, doc: dict[str, Any]) -> list[Any]:
+        """[rules], [economy], [citizenship] and [npc_programs] parsed (None for one with a problem)."""
         parsed = []
-        for table, parse in (("rules", _rules), ("economy", _economy), ("citizenship", _citizenship)):
+        for table, parse in (("rules", _rules), ("economy", _economy), ("citizenship", _citizenship),
+                             ("npc_programs", _npc_programs)):
             try:
                 parsed.append(parse(doc.get(table, {}), toml))
             except WorldError as exc:
@@ -105,7 +107,7 @@ class WorldReader:
         unknown = set(doc.get("inference", {})) - {"model"}
         if unknown:
             self.problem(toml, "[inference]", f"unknown setting [inference].{sorted(unknown)[0]} (known: model)")
-        return parsed[0], parsed[1], parsed[2]
+        return parsed
 
     def start(self) -> tuple[str, str] | None:
         meta, toml = self.doc.get("world", {}), self.root / "world.toml"

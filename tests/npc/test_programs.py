@@ -3,11 +3,11 @@ held in escrow and settled or refunded (an error, a timeout, a program gone, a s
 may not do, revocation. The two example programs run as separate processes (tests/npc/test_program_examples.py)."""
 
 import asyncio
+import shutil
 
 import pytest
 
 from client.net import GameClient, ServerError
-from npcs.actors.program import ProgramLimits
 from server.app import Server
 from server.core.units import UNIT
 from server.world.reader import load_world
@@ -26,11 +26,17 @@ ECHO = [{"Name": "echo", "Title": "Echo", "Description": "says it back", "Price"
          "Fields": {"n": {"type": "integer", "minimum": 1, "maximum": 5}}}]
 
 
-async def serving(tmp_path, limits: ProgramLimits | None = None) -> Server:
-    srv = Server(load_world(DEFAULT_WORLD), f"sqlite:///{tmp_path / 'p.db'}", "127.0.0.1", 0, FAST)
+async def serving(tmp_path, npc_programs: str = "") -> Server:
+    """The default world, with an [npc_programs] table added to a copy of its world.toml if one is given."""
+    world = DEFAULT_WORLD
+    if npc_programs:
+        world = tmp_path / "worlds" / "llama-land"  # where the maps find their tilesets: ../../../assets
+        shutil.copytree(DEFAULT_WORLD, world)
+        (tmp_path / "assets").symlink_to(ROOT / "assets")
+        with open(world / "world.toml", "a") as toml:
+            toml.write(f"\n[npc_programs]\n{npc_programs}\n")
+    srv = Server(load_world(world), f"sqlite:///{tmp_path / 'p.db'}", "127.0.0.1", 0, FAST)
     await srv.start()
-    if limits is not None:
-        srv.runtime.programs.limits = limits
     return srv
 
 
@@ -44,7 +50,7 @@ async def admin(url: str, key: str, action: str, **fields) -> dict:
 
 async def program(url: str, name: str, key: str, actions=ECHO) -> GameClient:
     p = await GameClient.connect(url)
-    await p.request("NpcLogin", Name=name, Key=key)
+    p.npc_login = await p.request("NpcLogin", Name=name, Key=key)
     await p.request("Declare", Actions=actions)
     return p
 
@@ -142,7 +148,7 @@ async def test_a_program_joins_a_room_serves_a_paid_action_and_is_paid(tmp_path)
 
 
 async def test_what_players_and_programs_may_not_do_is_refused_with_a_clear_error(tmp_path):
-    srv = await serving(tmp_path, ProgramLimits(max_pending=2, answer_timeout_s=30))
+    srv = await serving(tmp_path, "max_pending = 2\nanswer_timeout_s = 30")
     try:
         world, key = srv.runtime.world, srv.runtime.admin_key
         x, y = spot(world)
@@ -232,7 +238,7 @@ async def test_what_players_and_programs_may_not_do_is_refused_with_a_clear_erro
 
 
 async def test_a_late_answer_is_refunded_and_ignored_and_a_dropped_program_refunds_all(tmp_path):
-    srv = await serving(tmp_path, ProgramLimits(answer_timeout_s=1.5))
+    srv = await serving(tmp_path, "answer_timeout_s = 1.5\ntell_window_minutes = 0")
     try:
         world, key = srv.runtime.world, srv.runtime.admin_key
         x, y = spot(world)
@@ -252,6 +258,11 @@ async def test_a_late_answer_is_refunded_and_ignored_and_a_dropped_program_refun
         assert no.value.code == "UNKNOWN_REQUEST"
         assert await war(alice) == before and (await slow.request("Funds"))["Balance"] == 0
         assert not any(e["Action"] == "NpcAnswer" for e in alice.events)
+        # the world's [npc_programs] set that timeout, and a Tell window of 0 minutes
+        assert slow.npc_login["TimeoutMs"] == 1500 and slow.npc_login["MaxPending"] == 16
+        with pytest.raises(ServerError) as no:
+            await slow.request("Tell", To="alice", Text="sorry")
+        assert no.value.code == "FORBIDDEN" and "in the last 0 minutes" in no.value.frame["Message"]
         # two open requests, then the program's connection drops: both refunded, it leaves
         for words in ("one", "two"):
             await alice.request("Use", Npc="slow", Name="echo", Fields={"words": words})

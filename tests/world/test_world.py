@@ -59,6 +59,15 @@ def test_copy_is_valid(broken):
     load_world(broken)
 
 
+def test_npc_programs_limits_are_read_from_world_toml(broken):
+    assert load_world(broken).programs.max_pending == 16  # the default
+    (broken / "world.toml").write_text((broken / "world.toml").read_text() +
+                                       "\n[npc_programs]\nmax_pending = 4\nanswer_timeout_s = 2\nrate = 50\n")
+    limits = load_world(broken).programs
+    assert (limits.max_pending, limits.answer_timeout_s, limits.rate, limits.burst) == (4, 2.0, 50.0, 400)
+    assert isinstance(limits.answer_timeout_s, float)
+
+
 def test_a_rectangle_spawn_spreads_arrivals_over_its_walkable_tiles(broken):
     # a 4x3 rectangle at (8..11, 2..4) that crosses the wall at x = 10
     edit_map(broken, "plaza", lambda d: layer(d, "spawns")["objects"][0].update(x=256, y=64, width=128, height=96))
@@ -88,6 +97,12 @@ def test_a_rectangle_spawn_spreads_arrivals_over_its_walkable_tiles(broken):
             (w / "world.toml").read_text() + "\n[economy]\nstarting_war = 0.0000000000001\n"), "12 decimals"),
         (lambda w: (w / "world.toml").write_text(
             (w / "world.toml").read_text() + "\n[economy]\nfree_llama = 5\n"), "unknown setting"),
+        (lambda w: (w / "world.toml").write_text(
+            (w / "world.toml").read_text() + "\n[npc_programs]\nmax_pending = 0\n"), r"max_pending must be a whole number from 1 to 1000, got 0"),
+        (lambda w: (w / "world.toml").write_text(
+            (w / "world.toml").read_text() + "\n[npc_programs]\nrate = \"fast\"\n"), r"\[npc_programs\]\.rate must be a number"),
+        (lambda w: (w / "world.toml").write_text(
+            (w / "world.toml").read_text() + "\n[npc_programs]\ntimeout = 3\n"), r"unknown setting \[npc_programs\]\.timeout"),
         (lambda w: edit_map(w, "plaza", lambda d: layer(d, "portals")["objects"][0]["properties"][1].update(value="nowhere")),
          "unknown spawn 'nowhere'"),
         (lambda w: edit_map(w, "hall", lambda d: layer(d, "spawns").update(objects=[])), "no spawn point"),
