@@ -134,6 +134,14 @@ def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
                           timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
+async def eventually(cond, timeout: float = 15.0) -> None:
+    """Wait until cond() holds (polled: for state that changes without an event to this test's clients)."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "the condition did not come true in time"
+        await asyncio.sleep(0.05)
+
+
 async def until(client: GameClient, cond, timeout: float = 5.0):
     """Wait until cond() holds, re-checking as events arrive."""
     if cond():

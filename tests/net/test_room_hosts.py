@@ -14,7 +14,7 @@ import pytest
 from client.net import GameClient, ServerError
 from server.economy.ledger import UNIT
 
-from conftest import ServerProcess, near_npc, run_cli, through, until
+from conftest import ServerProcess, eventually, near_npc, run_cli, through, until
 from court import DEFAULT_WORLD, WORLD, balances, spot, to_the_king
 from test_failover import chat_texts, epoch_of, serving, standby_process
 
@@ -56,6 +56,21 @@ def cluster(postgres, nats_server):
     c = Cluster(postgres, nats_server)
     yield c
     c.close()
+
+
+async def resumed_via(url: str, token: str) -> GameClient:
+    """A client coming back where it came in after its room host died: its token resumes there, and the hand-off
+    finds the standby once the directory names it (until then UNAVAILABLE, and it tries again)."""
+    for _ in range(50):
+        client = await GameClient.connect(url)
+        try:
+            await client.resume(token)
+            return client
+        except ServerError as exc:
+            assert exc.code == "UNAVAILABLE", exc
+            await client.close()
+            await asyncio.sleep(0.2)
+    raise AssertionError("the standby was never named")
 
 
 def state_of(http: str) -> dict:
@@ -144,15 +159,7 @@ async def test_a_standby_takes_over_a_killed_room_host_and_its_players_resume(cl
     assert took < 15
     assert epoch_of(cluster.db, "room:fed-hall")[1] == epoch + 1
     # The client comes back where it came in (the bank here): its token resumes, the hand-off finds the standby.
-    again = await GameClient.connect(cluster.bank.url)
-    for _ in range(50):  # the directory names the standby once it has announced itself
-        try:
-            await again.resume(token)
-            break
-        except ServerError as exc:
-            assert exc.code == "UNAVAILABLE", exc
-            await asyncio.sleep(0.2)
-            again = await GameClient.connect(cluster.bank.url)
+    again = await resumed_via(cluster.bank.url, token)
     await until(again, lambda: again.view.room == "fed-hall")
     assert again.url == f"ws://127.0.0.1:{port}/"
     assert "before the crash" in [line["Text"] for line in again.view.chat]
@@ -230,14 +237,6 @@ async def test_a_bank_killed_mid_petition_grants_or_refunds_each_offering_once(c
     assert replay.returncode == 0, replay.stdout + replay.stderr
 
 
-async def soon(cond, timeout: float = 15.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if cond():
-            return
-        await asyncio.sleep(0.05)
-    assert cond()
-
-
 async def test_an_npc_program_connecting_to_the_bank_is_sent_to_the_host_of_its_room_and_follows_a_failover(cluster):
     from client.npc_sdk import Npc, Stopped, Text, action, fixed
 
@@ -269,14 +268,14 @@ async def test_an_npc_program_connecting_to_the_bank_is_sent_to_the_host_of_its_
     running = asyncio.ensure_future(npc.serve(cluster.bank.url, "Echo", key, backoff_max=0.5))
     alice = await GameClient.connect(cluster.a.url)
     await alice.register("alice", "pw-secret")
-    await soon(lambda: npc.me.get("Room") == "plaza" and npc.client.url == cluster.a.url)
-    await soon(lambda: any(n["Id"] == "echo" for n in alice.view.npcs.values()))
+    await eventually(lambda: npc.me.get("Room") == "plaza" and npc.client.url == cluster.a.url)
+    await eventually(lambda: any(n["Id"] == "echo" for n in alice.view.npcs.values()))
     await near_npc(alice, WORLD, (x, y), WORLD.rules.near_radius)
     sent = await alice.request("Use", Npc="echo", Name="echo", Fields={"words": "hay"}, MaxPrice=UNIT)
     answer = await alice.wait_for(lambda e: e["Action"] == "NpcAnswer" and e["RequestId"] == sent["RequestId"],
                                   timeout=10, past=True)
     assert answer["Text"] == "hay, alice!" and answer["Paid"] == UNIT  # held and settled by the bank's ledger
-    await soon(lambda: npc.paid == [UNIT])
+    await eventually(lambda: npc.paid == [UNIT])
     assert (await balances(alice))["wAR"] == 9 * UNIT
     # host A is killed with a request open: the standby that takes over its rooms refunds it before it serves, and
     # the program, reconnecting to the bank, is sent on to the standby
@@ -287,23 +286,15 @@ async def test_an_npc_program_connecting_to_the_bank_is_sent_to_the_host_of_its_
     cluster.a.proc.wait()
     await serving(port, proc)
     standby = f"ws://127.0.0.1:{port}/"
-    await soon(lambda: npc.client.url == standby and npc.client.ws.close_code is None and npc.me, timeout=30)
-    token, alice = alice.token, await GameClient.connect(cluster.bank.url)
-    for _ in range(50):  # the directory names the standby once it has announced itself
-        try:
-            await alice.resume(token)
-            break
-        except ServerError as exc:
-            assert exc.code == "UNAVAILABLE", exc
-            await asyncio.sleep(0.2)
-            alice = await GameClient.connect(cluster.bank.url)
+    await eventually(lambda: npc.client.url == standby and npc.client.ws.close_code is None and npc.me, timeout=30)
+    alice = await resumed_via(cluster.bank.url, alice.token)
     assert alice.url == standby and (await balances(alice))["wAR"] == 9 * UNIT  # the open request refunded
-    await soon(lambda: any(n["Id"] == "echo" for n in alice.view.npcs.values()))
+    await eventually(lambda: any(n["Id"] == "echo" for n in alice.view.npcs.values()))
     await near_npc(alice, WORLD, (x, y), WORLD.rules.near_radius)  # from where her position was last checkpointed
     sent = await alice.request("Use", Npc="echo", Name="echo", Fields={"words": "again"}, MaxPrice=UNIT)
     await alice.wait_for(lambda e: e["Action"] == "NpcAnswer" and e["RequestId"] == sent["RequestId"], timeout=10,
                          past=True)
-    await soon(lambda: npc.paid == [UNIT, UNIT])
+    await eventually(lambda: npc.paid == [UNIT, UNIT])
     assert (await balances(alice))["wAR"] == 8 * UNIT
     # revoked at the bank: the program on the room host is closed (4003) and run ends
     revoked = await asyncio.to_thread(run_cli, "admin", "npc", "revoke", "Echo", "--url", cluster.bank.url,

@@ -3,7 +3,6 @@ before the server's reply reached it — and the rest of its own-money requests:
 request's escrow), the SDK counting such a request once after reconnecting, a Tell written to the chat log, and
 Pay / Funds in a token the world does not have. Real server, real websockets, the default world."""
 
-import asyncio
 
 import pytest
 from sqlmodel import select
@@ -12,17 +11,8 @@ from client.net import GameClient, ServerError
 from server.core.db import ChatLine
 from server.core.units import UNIT
 
-from conftest import near_npc
-from court import spot
-from test_programs import admin, next_request, player, program, serving, war
-
-
-async def until(cond, timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if cond():
-            return
-        await asyncio.sleep(0.05)
-    assert cond()
+from conftest import eventually, near_npc
+from test_programs import next_request, placed, player, program, sdk_npc_and_alice, serving, war
 
 
 async def closed_after_answer(p: GameClient, rid: str, **fields) -> None:
@@ -42,9 +32,7 @@ async def test_outcomes_tells_a_reconnected_program_what_became_of_its_answers(t
     srv = await serving(tmp_path)
     try:
         world = srv.runtime.world
-        x, y = spot(world)
-        key = (await admin(srv.url, srv.runtime.admin_key, "AdminNpcAdd", Name="Echo", Room="plaza", X=x,
-                           Y=y))["Key"]
+        key, (x, y) = await placed(srv, "Echo")
         echo = await program(srv.url, "Echo", key)
         alice = await player(srv.url, "alice")
         await near_npc(alice, world, (x, y), world.rules.near_radius)
@@ -86,7 +74,7 @@ async def test_outcomes_tells_a_reconnected_program_what_became_of_its_answers(t
             with srv.runtime.db.session() as session:
                 return session.exec(select(ChatLine).where(ChatLine.scope == "whisper")).all()
 
-        await until(lambda: whispers())
+        await eventually(lambda: whispers())
         rows = whispers()
         assert [(r.author, r.to, r.text, r.room) for r in rows] == [("Echo", "alice", "your echo is ready", "plaza")]
         await echo.close()
@@ -129,15 +117,8 @@ async def test_the_sdk_counts_a_settle_it_did_not_hear_once_after_reconnecting(t
 
     srv = await serving(tmp_path)
     try:
-        world = srv.runtime.world
-        x, y = spot(world)
-        key = (await admin(srv.url, srv.runtime.admin_key, "AdminNpcAdd", Name="Counter", Room="plaza", X=x,
-                           Y=y))["Key"]
-        alice = await player(srv.url, "alice")
         npc = Counter()
-        running = asyncio.ensure_future(npc.serve(srv.url, "Counter", key, backoff_max=0.5))
-        await alice.wait_for(lambda e: e["Action"] == "NpcJoined", timeout=10, past=True)
-        await near_npc(alice, world, (x, y), world.rules.near_radius)
+        running, alice = await sdk_npc_and_alice(srv, npc, "Counter")
         before = await war(alice)
         for what, drop in (("one", None), ("two", "after"), ("three", "before")):
             npc.drop, logins = drop, npc.logins
@@ -146,8 +127,8 @@ async def test_the_sdk_counts_a_settle_it_did_not_hear_once_after_reconnecting(t
                                            e["RequestId"] == sent["RequestId"], timeout=10, past=True)
             assert outcome["Action"] == ("NpcFailed" if drop == "before" else "NpcAnswer"), what
             if drop:  # the SDK comes back by itself, and asks what became of the answer it sent
-                await until(lambda: npc.logins > logins and not npc.in_doubt)
-        await until(lambda: len(npc.paid) == 2)
+                await eventually(lambda: npc.logins > logins and not npc.in_doubt)
+        await eventually(lambda: len(npc.paid) == 2)
         assert npc.paid == [("one", UNIT), ("two", UNIT)] and not npc.in_doubt  # "three" was refunded: not counted
         assert await war(alice) == before - 2 * UNIT
         assert (await alice.request("Balance"))["Balances"]["wAR"] == before - 2 * UNIT

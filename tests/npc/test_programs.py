@@ -48,6 +48,25 @@ async def admin(url: str, key: str, action: str, **fields) -> dict:
         await c.close()
 
 
+async def placed(srv: Server, name: str) -> tuple[str, tuple[int, int]]:
+    """An NPC key for `name` on a free plaza tile, issued by the operator: (key, tile)."""
+    tile = spot(srv.runtime.world)
+    issued = await admin(srv.url, srv.runtime.admin_key, "AdminNpcAdd", Name=name, Room="plaza", X=tile[0],
+                         Y=tile[1])
+    return issued["Key"], tile
+
+
+async def sdk_npc_and_alice(srv: Server, npc, name: str) -> tuple[asyncio.Future, GameClient]:
+    """An SDK NPC placed and serving (reconnecting quickly), and alice registered and standing within its reach."""
+    key, tile = await placed(srv, name)
+    alice = await player(srv.url, "alice")
+    running = asyncio.ensure_future(npc.serve(srv.url, name, key, backoff_max=0.5))
+    await alice.wait_for(lambda e: e["Action"] == "NpcJoined", timeout=10, past=True)
+    world = srv.runtime.world
+    await near_npc(alice, world, tile, world.rules.near_radius)
+    return running, alice
+
+
 async def program(url: str, name: str, key: str, actions=ECHO) -> GameClient:
     p = await GameClient.connect(url)
     p.npc_login = await p.request("NpcLogin", Name=name, Key=key)
@@ -358,15 +377,8 @@ async def test_the_sdk_answers_quotes_and_requests_and_reconnects_after_a_drop(t
 
     srv = await serving(tmp_path)
     try:
-        world = srv.runtime.world
-        x, y = spot(world)
-        key = (await admin(srv.url, srv.runtime.admin_key, "AdminNpcAdd", Name="Bulk", Room="plaza", X=x,
-                           Y=y))["Key"]
-        alice = await player(srv.url, "alice")
         npc = Bulk()
-        running = asyncio.ensure_future(npc.serve(srv.url, "Bulk", key, backoff_max=0.5))
-        await alice.wait_for(lambda e: e["Action"] == "NpcJoined", timeout=10, past=True)
-        await near_npc(alice, world, (x, y), world.rules.near_radius)
+        running, alice = await sdk_npc_and_alice(srv, npc, "Bulk")
         before = await war(alice)
         assert (await alice.request("AskPrice", Npc="bulk", Name="bales", Fields={"n": 2}))["Price"] == 2 * UNIT
         sent = await alice.request("Use", Npc="bulk", Name="bales", Fields={"n": 3}, MaxPrice=3 * UNIT)
