@@ -77,6 +77,9 @@ async def test_an_invite_world_lets_in_whoever_has_a_code_once(tmp_path):
         with pytest.raises(ServerError) as no:
             await bob.request("PlaceOrder", Side="buy", Price=10**11, Quantity=10**10)
         assert no.value.code == "NOT_A_CITIZEN" and "invite code" in no.value.frame["Message"]
+        with pytest.raises(ServerError) as no:
+            await bob.request("Petition", Text="Please let me petition the King.")
+        assert no.value.code == "NOT_A_CITIZEN"
         status = await bob.request("Citizenship")
         assert (status["Mode"], status["Citizen"]) == ("invite", False)
         codes = (await admin(srv, "AdminInvite", Count=2))["Codes"]
@@ -88,6 +91,9 @@ async def test_an_invite_world_lets_in_whoever_has_a_code_once(tmp_path):
         assert became["Citizen"] is True
         await until_war(bob, 10 * UNIT)  # the allowance, once
         await bob.request("PlaceOrder", Side="buy", Price=10**11, Quantity=10**10)
+        with pytest.raises(ServerError) as no:  # a citizen may petition: only the King's absence from this room stops him
+            await bob.request("Petition", Text="Please let me petition the King.")
+        assert no.value.code == "NO_NPC_HERE"
         carol = await joined(srv, "carol")
         with pytest.raises(ServerError) as no:
             await carol.request("BecomeCitizen", Invite=codes[0])  # used already
