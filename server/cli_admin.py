@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from pathlib import Path
 
 
@@ -100,9 +101,20 @@ def print_npc(done: dict, command: str) -> None:
         print(f"{done['Name']}'s key is revoked; its program, if connected, was disconnected")
     else:
         for n in done["Npcs"]:
-            print(f"{n['Name']:<20} {n['Room']} ({n['X']}, {n['Y']})" + ("  revoked" if n["Revoked"] else ""))
+            print(f"{n['Name']:<20} {n['Room']} ({n['X']}, {n['Y']})  {npc_state(n)}")
         if not done["Npcs"]:
             print("no NPC keys issued")
+
+
+def npc_state(npc: dict) -> str:
+    if npc["Revoked"]:
+        return "revoked"
+    live = npc.get("Connected")
+    if not live:
+        return "not connected"
+    since = time.strftime("%Y-%m-%d %H:%M", time.localtime(live["Since"] / 1000))
+    offers = ", ".join(live["Actions"]) if live["Declared"] else "nothing declared yet"
+    return f"connected since {since}: {offers}; {live['Pending']} open, {live['Answered']} answered"
 
 
 def cmd_admin(args: argparse.Namespace) -> None:

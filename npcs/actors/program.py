@@ -14,6 +14,7 @@ Answer     -> settled to the NPC's account (NpcAnswer to the player), or refunde
 Expire     -> no answer in time: refunded, NpcFailed NPC_TIMEOUT, the program told NpcCancelled
 Gone       -> the connection ended: every open request refunded (NPC_GONE), the NPC leaves its room
 KeyVoid    -> the operator revoked (or re-issued) its key: the program is disconnected
+Status     -> for the operator's list: connected since, declared, open requests, answered
 Pay, Funds, Outcomes -> its own money (program_purse.py)
 """
 
@@ -76,6 +77,8 @@ class ProgramActor(ProgramPurse, Actor):
         self.pending: dict[str, Pending] = {}
         self.askers: dict[str, int] = {}  # lower-cased player -> when they last asked (whom it may Tell)
         self.present = False  # in its room (after its first Declare)
+        self.since = now_ms()  # when its program connected
+        self.answered = 0  # requests answered (settled or free) on this connection
         self.gone = False
         self.done = asyncio.Event()  # set once Gone is handled: every request refunded, the NPC out of its room
         # Ledger calls run in tasks of their own, so one request's hold or settle never holds up the next request
@@ -84,7 +87,7 @@ class ProgramActor(ProgramPurse, Actor):
         for name, fn in [("Use", self.on_use), ("AskPrice", self.on_ask_price), ("Declare", self.on_declare),
                          ("Price", self.on_price), ("Answer", self.on_answer), ("Announce", self.on_announce),
                          ("Tell", self.on_tell), ("Pay", self.on_pay), ("Funds", self.on_funds),
-                         ("Outcomes", self.on_outcomes),
+                         ("Outcomes", self.on_outcomes), ("Status", self.on_status),
                          ("Expire", self.on_expire), ("Gone", self.on_gone), ("KeyVoid", self.on_key_void)]:
             self.handle(name.lower(), action(name), fn)
 
@@ -274,6 +277,7 @@ class ProgramActor(ProgramPurse, Actor):
                                                            "refunded")
                 return
         text = " ".join(str(msg.get("Text") or "").split())[:self.limits.max_text]
+        self.answered += 1
         self.bus.send(player_id(p.player), {"Action": "NpcAnswer", "Npc": self.reg["Id"], "RequestId": p.rid,
                                             "Name": p.decl["Name"], "Text": text, "Paid": p.amount,
                                             "Token": p.token if p.amount else None, "Data": msg.get("Data") or {}})
@@ -347,6 +351,11 @@ class ProgramActor(ProgramPurse, Actor):
             self.bus.send(self.room, {"Action": "NpcDepart", "Npc": self.reg["Id"], "T": msg["T"]})
             self.present = False
         self.done.set()
+
+    def on_status(self, msg: Message) -> None:
+        """For the operator's `admin npc list`: this NPC's program is connected (the actor lives only while it is)."""
+        self.reply(msg, "Status-Done", Since=self.since, Declared=self.present, Actions=list(self.actions),
+                   Pending=len(self.pending), Answered=self.answered)
 
     def on_key_void(self, msg: Message) -> None:
         self.link.close(4003, "NPC key revoked by the operator")

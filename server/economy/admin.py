@@ -8,6 +8,7 @@ the wAR ledger allows them; the LLAMA ledger refuses them, because only the Fed 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import os
 import secrets
@@ -137,4 +138,19 @@ async def _npc_keys(ctx: RequestContext, msg: dict[str, Any]) -> dict[str, Any]:
         raise ProtocolError(done["Code"], done["Message"], ref)
     if msg["Action"] == "AdminNpcRevoke" or done.get("Replaced"):
         ctx.bus.send(f"npc:{done['Id']}", {"Action": "KeyVoid", "T": ctx.t})  # its program is disconnected
+    if msg["Action"] == "AdminNpcs":
+        statuses = await asyncio.gather(*(program_status(ctx, npc) for npc in done["Npcs"]))
+        done["Npcs"] = [{**npc, "Connected": status} for npc, status in zip(done["Npcs"], statuses)]
     return response(msg, **{k: v for k, v in done.items() if k not in ("Action", "ReplyTo")})
+
+
+async def program_status(ctx: RequestContext, npc: dict[str, Any]) -> dict[str, Any] | None:
+    """What the NPC's program is doing now, asked of its actor wherever in the world it is (it exists only while
+    the program is connected); None if it is not connected."""
+    if npc["Revoked"]:
+        return None
+    try:
+        got = await ctx.bus.call(f"npc:{npc['Id']}", {"Action": "Status"}, timeout=2.0)
+    except (LookupError, TimeoutError, asyncio.TimeoutError):
+        return None
+    return {k: got[k] for k in ("Since", "Declared", "Actions", "Pending", "Answered")}

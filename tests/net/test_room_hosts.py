@@ -277,6 +277,8 @@ async def test_an_npc_program_connecting_to_the_bank_is_sent_to_the_host_of_its_
     assert answer["Text"] == "hay, alice!" and answer["Paid"] == UNIT  # held and settled by the bank's ledger
     await eventually(lambda: npc.paid == [UNIT])
     assert (await balances(alice))["wAR"] == 9 * UNIT
+    listed = await asyncio.to_thread(run_cli, "admin", "npc", "list", "--url", cluster.bank.url, "--db", cluster.db)
+    assert "connected since" in listed.stdout and "echo; 0 open, 1 answered" in listed.stdout  # asked across NATS
     # host A is killed with a request open: the standby that takes over its rooms refunds it before it serves, and
     # the program, reconnecting to the bank, is sent on to the standby
     await alice.request("Use", Npc="echo", Name="echo", Fields={"words": "wait"}, MaxPrice=UNIT)

@@ -313,8 +313,10 @@ async def test_a_revoked_key_disconnects_its_program_and_logs_in_no_more(tmp_pat
         assert added.returncode == 0, added.stderr
         key = added.stdout.split()[-1]
         listed = run_cli("admin", "npc", "list", "--url", server.url, "--db", db)
-        assert "Lotto" in listed.stdout and "plaza" in listed.stdout and "revoked" not in listed.stdout
+        assert "Lotto" in listed.stdout and "plaza" in listed.stdout and "not connected" in listed.stdout
         p = await program(server.url, "Lotto", key)
+        listed = run_cli("admin", "npc", "list", "--url", server.url, "--db", db)  # the operator sees it live
+        assert "connected since" in listed.stdout and "echo, free, priced; 0 open, 0 answered" in listed.stdout
         revoked = run_cli("admin", "npc", "revoke", "Lotto", "--url", server.url, "--db", db)
         assert revoked.returncode == 0, revoked.stderr
         assert await asyncio.wait_for(p.closed, 5) == 4003
