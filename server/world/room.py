@@ -273,10 +273,13 @@ class RoomActor(LoggedActor):
             return
         if "Npc" in msg:  # Use, AskPrice: the NPC is named
             npc = self.npcs.get(str(msg["Npc"]).lower())
-            npc = npc if npc is not None and msg["Action"] in npc.serves else None
         else:
             npc = next((n for n in self.npcs.values() if msg["Action"] in n.serves and n.address), None)
         try:
+            if npc is not None and msg["Action"] not in npc.serves:  # one of the world's own NPCs: no declared actions
+                own = ", ".join(a for a in npc.serves if a != "Quote")
+                raise Refused(Code.UNKNOWN_ACTION, f"{npc.spec.name} declares no actions" +
+                              (f": ask with its own requests ({own})" if own else ""))
             if npc is None:
                 raise Refused(Code.NO_NPC_HERE, f"nobody in {self.room.name} answers {msg['Action']}: the NPC who "
                                                 f"does stands in another room")

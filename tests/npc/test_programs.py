@@ -243,6 +243,9 @@ async def test_what_players_and_programs_may_not_do_is_refused_with_a_clear_erro
         with pytest.raises(ServerError) as no:
             await alice.request("Use", Npc="echo", Name="echo", Fields={"words": "hi"}, MaxPrice=UNIT)
         assert no.value.code == "PRICE_ABOVE_MAX"
+        with pytest.raises(ServerError) as no:  # one of the world's own NPCs, in this room: it declares nothing
+            await alice.request("Use", Npc="tess", Name="trade", Fields={})
+        assert no.value.code == "UNKNOWN_ACTION" and "TraderInfo" in no.value.frame["Message"]
         # bounded: two open requests at most
         await alice.request("Use", Npc="echo", Name="free", Fields={"side": "heads"})
         await alice.request("Use", Npc="echo", Name="free", Fields={"side": "tails"})
