@@ -44,6 +44,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from npcs.inference.worker import JobFailed
 
     from server.app import Server, tune_gc
+    from server.net.address import networks
     from server.net.session import SessionConfig
     from server.world.maps import WorldError
     from server.world.reader import load_world
@@ -52,7 +53,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
         world = load_world(args.world)
     except WorldError as exc:
         fail(f"bad world: {exc}")
-    config = SessionConfig(grace_s=args.grace, scrypt_n=args.scrypt_n)
+    try:
+        proxies = networks(args.trusted_proxy or [])
+    except ValueError as exc:
+        fail(str(exc))
+    config = SessionConfig(grace_s=args.grace, scrypt_n=args.scrypt_n, trusted_proxies=proxies)
     try:
         rooms, bank = roles_of(args, list(world.rooms))
     except ValueError as exc:
@@ -256,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8765, help="port to listen on (default: 8765)")
     serve.add_argument("--grace", type=float, default=30.0, help="seconds a dropped player's avatar waits (default: 30)")
+    serve.add_argument("--trusted-proxy", action="append", metavar="ADDR",
+                       help="a reverse proxy (address or network) whose X-Forwarded-For names the client; repeatable")
     serve.add_argument("--scrypt-n", type=int, default=2**14, help="scrypt cost for new passwords (default: 16384)")
     cores = os.cpu_count() or 2
     serve.add_argument("--model", type=Path, help="GGUF model file (default: the world's [inference] model, else the "

@@ -29,6 +29,7 @@ from server.net import auth
 from server.net.frames import ws_binary_frame
 from server.net.host import WorldHost
 from server.net.presence import PlayerEdge, Presence
+from server.net.address import client_address
 from server.net.session import Phase, RateLimit, SessionConfig, after, decide
 from server.net.wire import FrameInbox, LeanServerConnection
 
@@ -45,6 +46,7 @@ class Connection:
         self.player: PlayerEdge | None = None
         self.limit = RateLimit(config.rate, config.burst, time.monotonic())
         self.closing = False
+        self._address: str | None = None
         self.citizen: bool | None = None  # known once asked; only ever becomes True
         self.program: Any = None  # an NPC program's actor (npcs/actors/program.py), once logged in with its key
         self.handlers = {"hello": self.on_hello, "ping": self.on_ping, "auth": self.on_auth,
@@ -202,10 +204,16 @@ class Connection:
             raise ProtocolError(Code.BUSY, "the room is busy; try again in a moment", msg.get("Id")) from None
 
     def address(self) -> str:
-        return str((self.ws.remote_address or ("",))[0])
+        """The client's address (behind a trusted reverse proxy, the one it forwarded for)."""
+        if self._address is None:
+            peer = str((self.ws.remote_address or ("",))[0])
+            request = getattr(self.ws, "request", None)
+            forwarded = request.headers.get("X-Forwarded-For") if request is not None else None
+            self._address = client_address(peer, forwarded, self.config.trusted_proxies)
+        return self._address
 
     def context(self) -> RequestContext:
-        host = (self.ws.remote_address or ("",))[0]
+        host = self.address()
         try:
             loopback = ipaddress.ip_address(host).is_loopback
         except ValueError:

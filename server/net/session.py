@@ -100,6 +100,7 @@ class SessionConfig:
     burst: int = 60  # ... with this much slack
     flood_strikes: int = 100  # rate-limited requests within a burst window before the connection is closed
     write_limit: int = 512 * 1024  # bytes queued for a client before it counts as too slow and is dropped
+    trusted_proxies: tuple = ()  # networks whose X-Forwarded-For names the client (server/net/address.py)
 
 
 class RateLimit:

@@ -180,3 +180,43 @@ async def test_the_operator_commands(tmp_path):
         await c.close()
     finally:
         server.stop()
+
+
+async def test_behind_a_trusted_proxy_each_forwarded_client_is_counted_and_none_is_local(tmp_path):
+    """`serve --trusted-proxy`: the per-address limit counts the clients a reverse proxy forwards for (not the proxy),
+    a client cannot pick its address by writing the header itself, and a forwarded client is never 'this machine'
+    for admin requests. Without the flag the header is ignored."""
+    world = world_with(tmp_path, 'mode = "open"\nnew_accounts_per_hour = 1')
+
+    async def register(url: str, name: str, forwarded: str | None = None) -> GameClient:
+        headers = {"X-Forwarded-For": forwarded} if forwarded else None
+        c = await GameClient.connect(url, additional_headers=headers)
+        await c._enter("Register", Name=name, Password="pw-secret")
+        return c
+
+    db = f"sqlite:///{tmp_path / 'proxy.db'}"
+    server = ServerProcess(db, None, world, "--trusted-proxy", "127.0.0.1")
+    try:
+        await register(server.url, "kim", "203.0.113.7")
+        await register(server.url, "lee", "203.0.113.8")  # another client behind the same proxy
+        for forwarded in ("203.0.113.7", "198.51.100.1, 203.0.113.7"):  # the second: a made-up first hop
+            with pytest.raises(ServerError) as no:
+                await register(server.url, "max", forwarded)
+            assert no.value.code == "TOO_MANY_ACCOUNTS", forwarded
+        key = (tmp_path / "proxy.db.admin-key").read_text().strip()
+        far = await GameClient.connect(server.url, additional_headers={"X-Forwarded-For": "203.0.113.7"})
+        with pytest.raises(ServerError) as no:
+            await far.request("AdminCitizens", Key=key)
+        assert no.value.code == "FORBIDDEN"
+        near = await GameClient.connect(server.url)  # the machine itself, not through the proxy
+        assert (await near.request("AdminCitizens", Key=key))["Mode"] == "open"
+    finally:
+        server.stop()
+    plain = ServerProcess(f"sqlite:///{tmp_path / 'plain.db'}", None, world)
+    try:
+        await register(plain.url, "kim", "203.0.113.7")
+        with pytest.raises(ServerError) as no:
+            await register(plain.url, "lee", "203.0.113.8")  # the header is not trusted: one address, 127.0.0.1
+        assert no.value.code == "TOO_MANY_ACCOUNTS"
+    finally:
+        plain.stop()
