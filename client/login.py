@@ -17,6 +17,8 @@ MESSAGES = {
     "WEAK_PASSWORD": "A password needs at least 6 characters.",
     "UNREACHABLE": "Cannot reach the server at {url}. Is it running?",
     "VERSION_MISMATCH": "The server speaks another protocol version: {message}. Update your client.",
+    "BAD_INVITE": "That invite code is unknown or used already: ask the world's operator for one.",
+    "TOO_MANY_ACCOUNTS": "Too many new accounts from your address this hour: try again later, or log in.",
 }
 
 
@@ -29,6 +31,8 @@ class LoginView(arcade.View):
                                       text=name, font_size=14)
         self.password_input = SecretInput(lambda _: self.submit(register=False), clear=False, width=320, height=32,
                                           font_size=14)
+        self.invite_input = SubmitInput(lambda _: self.submit(register=True), clear=False, width=320, height=32,
+                                        font_size=14)
         login, register = UIFlatButton(text="Log in", width=150), UIFlatButton(text="Register", width=150)
         login.on_click = lambda _: self.submit(register=False)
         register.on_click = lambda _: self.submit(register=True)
@@ -36,6 +40,8 @@ class LoginView(arcade.View):
         anchor, _ = panel([label("Llama Land", 28, bold=True), label(f"server: {net.url}", 10,
                                                                        color=arcade.color.LIGHT_GRAY),
                            label("Name", 12), self.name_input, label("Password", 12), self.password_input,
+                           label("Invite code (to register, if this world asks for one)", 10,
+                                 color=arcade.color.LIGHT_GRAY), self.invite_input,
                            login, register, self.message])
         self.ui.add(anchor)
         self.pending = None
@@ -53,7 +59,8 @@ class LoginView(arcade.View):
         if self.pending is not None:
             return
         self.show("Connecting…", error=False)
-        self.pending = self.net.login(self.name_input.text.strip(), self.password_input.text, register=register)
+        self.pending = self.net.login(self.name_input.text.strip(), self.password_input.text, register=register,
+                                      invite=self.invite_input.text.strip() or None)
 
     def show(self, text: str, error: bool = True) -> None:
         self.error = text if error else ""

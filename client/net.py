@@ -173,8 +173,9 @@ class GameClient:
         await joined
         return resp
 
-    async def register(self, name: str, password: str) -> Event:
-        return await self._enter("Register", Name=name, Password=password)
+    async def register(self, name: str, password: str, invite: str | None = None) -> Event:
+        """A new account; with an invite code, a citizen at once in a world whose citizens are invited."""
+        return await self._enter("Register", Name=name, Password=password, **({"Invite": invite} if invite else {}))
 
     async def login(self, name: str, password: str) -> Event:
         return await self._enter("Login", Name=name, Password=password)

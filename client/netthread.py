@@ -46,8 +46,9 @@ class NetThread:
 
     # --- called from the window (any thread) -------------------------------------------------------------------
 
-    def login(self, name: str, password: str, register: bool = False) -> concurrent.futures.Future:
-        return asyncio.run_coroutine_threadsafe(self._login(name, password, register), self.loop)
+    def login(self, name: str, password: str, register: bool = False,
+              invite: str | None = None) -> concurrent.futures.Future:
+        return asyncio.run_coroutine_threadsafe(self._login(name, password, register, invite), self.loop)
 
     def request(self, action: str, tag: str | None = None, **fields: Any) -> concurrent.futures.Future:
         """Ask the server; the answer (or the Error) also arrives on the queue as {"Action": "_Reply", "Tag": tag,
@@ -84,7 +85,7 @@ class NetThread:
         client.listeners.append(self.events.put)
         return client
 
-    async def _login(self, name: str, password: str, register: bool) -> Event:
+    async def _login(self, name: str, password: str, register: bool, invite: str | None = None) -> Event:
         """{"Ok": True, "Name": ...} or {"Ok": False, "Code": ..., "Message": ...} — the login screen shows it."""
         self._status("connecting")
         try:
@@ -96,7 +97,7 @@ class NetThread:
             self._status("offline", str(exc))
             return {"Ok": False, "Code": "UNREACHABLE", "Message": f"cannot reach {self.url}: {exc}"}
         try:
-            done = await (client.register(name, password) if register else client.login(name, password))
+            done = await (client.register(name, password, invite) if register else client.login(name, password))
         except ServerError as exc:
             await client.close()
             self._status("offline")

@@ -1,8 +1,9 @@
 """The game screen: the room, your llama, the others, chat, wallet, connection status, and NPC panels.
 
 Keys: arrows / WASD walk (one tile per step, predicted at once and corrected by the server), click a tile to walk
-there, Enter to chat ("/n text" near, "/w name text" whisper), E to talk to the NPC in reach, Esc to close a
-panel. Everything from the server arrives through NetThread's queue and is handled here, in the window's thread.
+there, Enter to chat ("/n text" near, "/w name text" whisper, "/citizen CODE" to become a citizen of a world
+whose citizens are invited, "/citizen" to apply where the operator approves them), E to talk to the NPC in reach,
+Esc to close a panel. Everything from the server arrives through NetThread's queue and is handled here, in the window's thread.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ class PlayView(arcade.View):
         self.texts = hud_texts()
         self.dirty, self.synced_tile = True, (-1, -1)
         self.show_fps = False
+        self.citizenship: dict[str, Any] = {"Citizen": True}  # until the server says otherwise
         self.net.request("Balance", tag="balance")
+        self.net.request("Citizenship", tag="citizenship")
 
     # --- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -119,6 +122,8 @@ class PlayView(arcade.View):
             self.speak(ev)
         elif kind in ("Credit-Notice", "Debit-Notice"):
             self.wallet[ev["Token"]] = ev["Balance"]
+            if ev.get("Reason") == "allowance" and not self.citizenship.get("Citizen"):  # approved meanwhile
+                self.net.request("Citizenship", tag="citizenship")
         elif kind == "NpcThinking":
             self.thinking(ev["Npc"], "thinking…" + (f" ({ev['Position']} in line)" if ev.get("Position") else ""))
         elif kind == "NpcJoined" and self.scene is not None and ev["Room"] == self.scene.name:
@@ -150,8 +155,32 @@ class PlayView(arcade.View):
             self.wallet.update(reply["Balances"])
         elif tag == "chat" and reply.get("Action") == "Error":
             self.notify(reply.get("Message", ""))
+        elif tag in ("citizenship", "citizen"):
+            self.on_citizenship(tag, reply)
         elif self.panel is not None:
             self.panel.on_reply(tag, reply)
+
+    def on_citizenship(self, tag: str, reply: dict[str, Any]) -> None:
+        if reply.get("Action") == "Error":
+            if tag == "citizen":  # the server's reason, as a sentence
+                message = str(reply.get("Message") or reply.get("Code"))
+                self.system(message[:1].upper() + message[1:] + ".")
+            return
+        self.citizenship = reply
+        if tag == "citizen":
+            self.system("You are a citizen of this world now: your starting allowance follows." if reply["Citizen"]
+                        else "Applied: you become a citizen once the world's operator approves you.")
+
+    def system(self, text: str) -> None:
+        self.chat.append({"From": "", "Text": text, "Scope": "system"})
+
+    def citizen_hint(self) -> str:
+        c = self.citizenship
+        if c.get("Citizen"):
+            return ""
+        if c.get("Pending"):
+            return "   ·  not a citizen yet: waiting for the operator's approval"
+        return "   ·  not a citizen: /citizen CODE" if c.get("Mode") == "invite" else "   ·  not a citizen: /citizen"
 
     def speak(self, ev: dict[str, Any]) -> None:
         if self.scene is None:
@@ -243,6 +272,10 @@ class PlayView(arcade.View):
 
     def send_chat(self, text: str) -> None:
         self.chat_input.deactivate()
+        if text == "/citizen" or text.startswith("/citizen "):
+            code = text[len("/citizen"):].strip()
+            self.net.request("BecomeCitizen", tag="citizen", **({"Invite": code} if code else {}))
+            return
         if text.startswith("/w "):
             parts = text.split(" ", 2)
             if len(parts) == 3:
@@ -313,7 +346,8 @@ class PlayView(arcade.View):
         t = self.texts
         arcade.draw_lbwh_rectangle_filled(0, h - 30, w, 30, (0, 0, 0, 150))
         arcade.draw_circle_filled(16, h - 15, 6, STATUS_COLORS.get(self.status, arcade.color.GRAY))
-        t["status"].text = f"{self.status}   {self.name} in {self.scene.name if self.scene else '…'}"
+        t["status"].text = (f"{self.status}   {self.name} in {self.scene.name if self.scene else '…'}"
+                            f"{self.citizen_hint()}")
         t["status"].position = (30, h - 22)
         t["wallet"].text = f"wAR {amount(self.wallet['wAR'])}    LLAMA {amount(self.wallet['LLAMA'])}"
         t["wallet"].position = (w - 16, h - 22)

@@ -1,5 +1,6 @@
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -94,6 +95,16 @@ def connect(server):
     for c in clients:
         if not c.closed.done():
             asyncio.get_event_loop().create_task(c.close())
+
+
+def world_with(tmp_path, citizenship: str) -> Path:
+    """A copy of the test world whose world.toml has this [citizenship] table."""
+    copy = tmp_path / "world"
+    shutil.copytree(TEST_WORLD, copy)
+    for m in (copy / "maps").glob("*.tmj"):
+        m.write_text(m.read_text().replace("../../../../assets", str(ROOT / "assets")))
+    (copy / "world.toml").write_text((copy / "world.toml").read_text() + "\n[citizenship]\n" + citizenship + "\n")
+    return copy
 
 
 class ServerProcess:

@@ -4,7 +4,6 @@ become one); becoming a citizen grants the allowance once; new accounts per addr
 commands; replay verifies the accounts' log."""
 
 import asyncio
-import shutil
 
 import pytest
 
@@ -13,16 +12,7 @@ from server.app import Server
 from server.core.units import UNIT
 from server.world.reader import load_world
 
-from conftest import FAST, ROOT, TEST_WORLD, ServerProcess, run_cli
-
-
-def world_with(tmp_path, citizenship: str):
-    copy = tmp_path / "world"
-    shutil.copytree(TEST_WORLD, copy)
-    for m in (copy / "maps").glob("*.tmj"):
-        m.write_text(m.read_text().replace("../../../../assets", str(ROOT / "assets")))
-    (copy / "world.toml").write_text((copy / "world.toml").read_text() + "\n[citizenship]\n" + citizenship + "\n")
-    return copy
+from conftest import FAST, ServerProcess, run_cli, world_with
 
 
 async def serving(tmp_path, citizenship: str):
