@@ -11,7 +11,7 @@ from client.net import GameClient
 from server.core.units import UNIT
 
 from conftest import ServerProcess, world_with
-from test_client_input import Person, button, register_by_typing, wait
+from test_client_input import register_by_typing, wait
 
 
 def test_invite_codes_at_the_login_screen_and_in_chat(display, tmp_path):
@@ -28,16 +28,7 @@ def test_invite_codes_at_the_login_screen_and_in_chat(display, tmp_path):
     window = GameWindow(server.url, world)
     try:
         # alice types her code into the login screen's invite box and registers: a citizen, with the allowance
-        you = Person(window)
-        login = window.current_view
-        you.type("alice")
-        you.key("Return")
-        you.type("pw-secret")
-        you.click(*login.invite_input.rect.center)
-        you.type(first)
-        you.click(*button(login, "Register").rect.center)
-        wait(window, lambda: type(window.current_view).__name__ == "PlayView", what="the game")
-        play = window.current_view
+        you, play = register_by_typing(window, "alice", invite=first)
         wait(window, lambda: play.wallet["wAR"] == 10 * UNIT and play.citizenship.get("Mode") == "invite", 10,
              "alice's allowance")
         assert play.citizen_hint() == ""

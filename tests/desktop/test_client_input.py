@@ -81,13 +81,17 @@ def walk_next_to(window, you, play, name: str, npc_id: str, tries: int = 8) -> N
     assert play.npc_in_reach() and play.npc_in_reach()["Id"] == npc_id, f"{name} not in reach"
 
 
-def register_by_typing(window, name: str, password: str = "pw-secret"):
-    """At the login screen: type the name, Return, the password, click Register; (the person, the game view)."""
+def register_by_typing(window, name: str, password: str = "pw-secret", invite: str = ""):
+    """At the login screen: type the name, Return, the password (and, clicked into its box, an invite code), click
+    Register; (the person, the game view)."""
     you = Person(window)
     login = window.current_view
     you.type(name)
     you.key("Return")
     you.type(password)
+    if invite:
+        you.click(*login.invite_input.rect.center)
+        you.type(invite)
     you.click(*button(login, "Register").rect.center)
     wait(window, lambda: type(window.current_view).__name__ == "PlayView", what="the game")
     return you, window.current_view
